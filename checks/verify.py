@@ -1,0 +1,163 @@
+"""Verify one environment: report the facts, run the sine fit on the best device(s) and on CPU, prove it.
+
+    python -m checks.verify --framework torch [--json report.json] [--require-gpu | --allow-cpu]
+
+Exit status 0 when every rule holds, 1 when any fails (each failure printed as one line), 2 for bad
+arguments. On an Apple Silicon Mac a GPU is expected (MPS for torch, Metal for TensorFlow) unless
+--allow-cpu; elsewhere a CPU-only run passes and says "ran on CPU"; --require-gpu makes any machine strict.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import math
+import sys
+import traceback
+from pathlib import Path
+
+from checks import platform_facts, sine_fit
+
+UNITS = {"torch": "checks.torch_unit", "tensorflow": "checks.tf_unit"}
+SCHEMA_VERSION = 1
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m checks.verify", description=__doc__.split("\n")[0])
+    p.add_argument("--framework", required=True, choices=sorted(UNITS))
+    p.add_argument("--json", type=Path, metavar="PATH", help="write the full report as JSON here")
+    strict = p.add_mutually_exclusive_group()
+    strict.add_argument("--require-gpu", action="store_true", help="fail on any machine without a GPU")
+    strict.add_argument(
+        "--allow-cpu", action="store_true", help="pass on CPU even on Apple Silicon (e.g. hosted macOS CI)"
+    )
+    p.add_argument("--steps", type=_positive(int), default=sine_fit.STEPS)
+    p.add_argument("--n", type=_positive(int), default=sine_fit.N_POINTS, help="number of points")
+    p.add_argument("--lr", type=_positive(float), default=sine_fit.LEARNING_RATE, help="learning rate")
+    p.add_argument("--seed", type=int, default=0, help="seed of the standard-normal start")
+    p.add_argument("--trace", action="store_true", help="print the loss every 100th step, as the original")
+    p.add_argument("--no-cpu-baseline", action="store_true", help="skip the CPU run beside the GPU run")
+    return p.parse_args(argv)
+
+
+def _positive(kind):
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a positive {kind.__name__}, got {text!r}") from None
+        if not (value > 0 and math.isfinite(value)):
+            raise argparse.ArgumentTypeError(f"expected a positive {kind.__name__}, got {text!r}")
+        return value
+
+    return parse
+
+
+def run(args: argparse.Namespace) -> dict:
+    """Build the whole report; `report["passed"]` says whether verify succeeds."""
+    facts = platform_facts.gather()
+    report: dict = {
+        "schema_version": SCHEMA_VERSION,
+        "framework": args.framework,
+        "platform": facts,
+        "settings": {"n": args.n, "steps": args.steps, "lr": args.lr, "seed": args.seed},
+        "failures": [],
+        "notes": [],
+    }
+    try:
+        unit = importlib.import_module(UNITS[args.framework])
+    except Exception as exc:  # an import failure is the finding: show TF's own words (NumPy 2, a plugin)
+        last = traceback.format_exception_only(type(exc), exc)[-1].strip()
+        report.update(framework_version=None, accelerators=None, chosen=None, runs=[], passed=False)
+        report["failures"].append(f"`import {args.framework}` failed: {last} (run `nox -s doctor`)")
+        return report
+
+    info = unit.accelerators()
+    kind, devices = unit.best_devices(info)
+    report["framework_version"] = unit.version()
+    report["accelerators"] = info
+    report["chosen"] = {"kind": kind, "devices": devices}
+
+    gpu_expected = args.require_gpu or (platform_facts.is_apple_silicon(facts) and not args.allow_cpu)
+    if kind == "cpu":
+        why = "; ".join(f"{k}: {v}" for k, v in info["why_not"].items()) or "no accelerator found"
+        if gpu_expected:
+            reason = "--require-gpu was given" if args.require_gpu else "this is an Apple Silicon Mac"
+            report["failures"].append(f"no GPU used although {reason}: {why} (run `nox -s doctor`)")
+        else:
+            report["notes"].append(f"ran on CPU: {why}. `nox -s doctor` explains what to do.")
+
+    init = sine_fit.initial_parameters(args.seed)
+    reference = sine_fit.reference_fit(init, n=args.n, steps=args.steps, lr=args.lr)
+    report["initial_parameters"] = init
+
+    targets = list(devices)
+    cpu_name = "cpu" if args.framework == "torch" else "/CPU:0"
+    if kind != "cpu" and not args.no_cpu_baseline:
+        targets.append(cpu_name)  # the CPU beside the GPU: at N=2000 the CPU often wins (see bench)
+    report["runs"] = []
+    for device in targets:
+        trace = _tracer(device) if args.trace else None
+        fit = unit.sine_fit(device, init, n=args.n, steps=args.steps, lr=args.lr, on_step=trace)
+        verdict = sine_fit.judge(fit, reference, steps=args.steps, lr=args.lr)
+        report["runs"].append(verdict.to_json())
+        report["failures"].extend(f"{device}: {f}" for f in verdict.failures)
+
+    gpu_runs = [r for r in report["runs"] if r["device"] != cpu_name]
+    cpu_runs = [r for r in report["runs"] if r["device"] == cpu_name]
+    if gpu_runs and cpu_runs and _num(cpu_runs[0]["us_per_step"]) < _num(gpu_runs[0]["us_per_step"]):
+        report["notes"].append(
+            f"the CPU beat the GPU at N={args.n} ({_num(cpu_runs[0]['us_per_step']):.0f} vs "
+            f"{_num(gpu_runs[0]['us_per_step']):.0f} us/step): expected for a model this small, where each "
+            "step is a few tiny kernels and a host sync. `nox -s bench` shows from which N the GPU wins."
+        )
+    report["passed"] = not report["failures"]
+    return report
+
+
+def _num(v) -> float:
+    return float(v) if not isinstance(v, str) else math.nan
+
+
+def _tracer(device: str):
+    return lambda t, loss: print(f"  [{device}] step {t:4d}  loss {loss:.6g}")
+
+
+def summary(report: dict) -> list[str]:
+    """A few lines a person reads; the JSON has the rest."""
+    p = report["platform"]
+    lines = [
+        f"verify {report['framework']} {report.get('framework_version') or '(not importable)'} | "
+        f"Python {p['python']} | {p['os']} {p['machine']}"
+        + (f" | macOS {p['macos_version']}" if p["macos_version"] else "")
+        + (" | Rosetta (x86_64 translated)" if p["translated"] else "")
+    ]
+    if report.get("chosen"):
+        chosen = report["chosen"]
+        lines.append(f"device: {chosen['kind']} ({', '.join(chosen['devices'])})")
+    for r in report.get("runs", []):
+        lines.append(
+            f"  {r['device']:>8}: loss {_num(r['initial_loss']):.4g} -> {_num(r['final_loss']):.4g}, "
+            f"max |coef - float64 ref| {_num(r['max_coefficient_error']):.2g}, "
+            f"{_num(r['us_per_step']):.0f} us/step  {'ok' if r['passed'] else 'FAILED'}"
+        )
+    lines += [f"note: {n}" for n in report["notes"]]
+    lines += [f"FAIL: {f}" for f in report["failures"]]
+    lines.append("PASS" if report["passed"] else "FAILED")
+    return lines
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    report = run(args)
+    print("\n".join(summary(report)))
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(report, indent=2, sort_keys=True) + "\n")
+        print(f"report: {args.json}")
+    return 0 if report["passed"] else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

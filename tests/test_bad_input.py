@@ -1,0 +1,103 @@
+"""Bad input, end to end through the real nox sessions on a copy of the repo: one line, non-zero exit."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+IGNORE = shutil.ignore_patterns(
+    ".nox", ".git", ".cache", "__pycache__", ".pytest_cache", ".ruff_cache", "results"
+)
+
+
+@pytest.fixture
+def repo(tmp_path) -> Path:
+    dst = tmp_path / "repo"
+    shutil.copytree(ROOT, dst, ignore=IGNORE)
+    return dst
+
+
+def nox(repo: Path, *args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    # --script-mode none: this test venv already holds nox's own needs (dev layer)
+    return subprocess.run(
+        [sys.executable, "-m", "nox", "--script-mode", "none", "--no-color", *args],
+        cwd=repo,
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {})},
+        timeout=600,
+    )
+
+
+def error_line(done: subprocess.CompletedProcess) -> str:
+    lines = [
+        ln
+        for ln in (done.stdout + done.stderr).splitlines()
+        if ln.startswith("nox > Session") and ("aborted" in ln or "failed" in ln)
+    ]
+    assert lines, done.stdout + done.stderr
+    return lines[-1]
+
+
+def test_malformed_environment_yml(repo):
+    (repo / "environment-torch.yml").write_text("name: torch-mps\nchannels: [conda-forge\n")
+    done = nox(repo, "-s", "verify(env='torch')")
+    assert done.returncode == 1
+    assert "environment-torch.yml: expected valid YAML, got a syntax error at line" in error_line(done)
+
+
+def test_tampered_hash_is_refused_and_leaves_nothing(repo):
+    lock = repo / "requirements" / "torch.txt"
+    text = lock.read_text()
+    # Flip one hex digit of the first hash of typing-extensions (a small wheel every platform installs).
+    block = re.search(r"^typing-extensions==.*?--hash=sha256:([0-9a-f]{64})", text, re.S | re.M)
+    digest = block.group(1)
+    flipped = digest[:-1] + ("0" if digest[-1] != "0" else "1")
+    lock.write_text(text.replace(digest, flipped))
+    lock.with_name("torch.in").write_text(lock.with_name("torch.in").read_text())  # .in unchanged
+    done = nox(repo, "-s", "verify(env='torch')")
+    out = done.stdout + done.stderr
+    assert done.returncode == 1
+    assert re.search(r"hash mismatch|hashes? (do not|don't) match", out, re.I), out[-3000:]
+    assert "the half-built venv was removed" in error_line(done)
+    assert not (repo / ".nox" / "verify-env-torch").exists()
+
+
+def test_stale_venv_is_not_reused(repo):
+    """`nox -R` after a failed build must refuse, not run checks in an empty venv."""
+    venv = repo / ".nox" / "verify-env-torch"
+    uv = shutil.which("uv") or pytest.skip("uv not on PATH")
+    subprocess.run([uv, "venv", "-q", "-p", sys.executable, str(venv)], check=True)
+    done = nox(repo, "-R", "-s", "verify(env='torch')")
+    assert done.returncode == 1
+    assert "got a stale or half-built venv: run again without -R" in error_line(done)
+
+
+def test_unknown_package_in_in_file(repo):
+    shutil.which("uv") or pytest.skip("uv not on PATH")
+    with (repo / "requirements" / "torch.in").open("a") as f:
+        f.write("this-package-does-not-exist-gpuenv==1.0\n")
+    done = nox(repo, "-s", "lock")
+    assert done.returncode == 1
+    line = error_line(done)
+    assert line.startswith(
+        "nox > Session lock aborted: requirements/torch.in: expected a resolvable set, got:"
+    )
+    assert "this-package-does-not-exist-gpuenv" in line
+
+
+def test_missing_python39(repo, tmp_path):
+    # A PATH with no python3.9, no pyenv and no uv: only the system tools.
+    done = nox(
+        repo, "-s", "verify(env='torch')", env={"PATH": "/usr/bin:/bin", "PYENV_ROOT": str(tmp_path / "none")}
+    )
+    assert done.returncode == 1
+    line = error_line(done)
+    assert "expected Python 3.9" in line and "pyenv install 3.9" in line

@@ -1,0 +1,102 @@
+"""The spec files parse and agree: environment table, conda files, .in pins, universal hashed locks."""
+
+from __future__ import annotations
+
+import pytest
+from packaging.markers import Marker
+
+from tools import envspec
+
+ENVS = envspec.environments()
+
+
+def test_table_lists_the_two_environments():
+    assert {"torch": "torch", "tf": "tensorflow"} == {n: e.framework for n, e in ENVS.items()}
+
+
+@pytest.mark.parametrize("name", list(ENVS))
+def test_conda_file_is_python39_plus_the_hashed_lock(name):
+    doc = envspec.read_conda_file(ENVS[name])
+    assert "python=3.9" in doc["dependencies"]
+    pip = next(d["pip"] for d in doc["dependencies"] if isinstance(d, dict))
+    assert f"-r requirements/{name}.txt" in pip and "--require-hashes" in pip
+
+
+@pytest.mark.parametrize("name", list(ENVS))
+def test_lock_agrees_with_its_in_file(name):
+    assert envspec.lock_problems(ENVS[name]) == []
+
+
+@pytest.mark.parametrize("name", list(ENVS))
+def test_lock_header_names_the_command_that_regenerates_it(name):
+    for lock in [ENVS[name].lock, *(ENVS[name].layer_lock(layer) for layer in envspec.layers())]:
+        assert "#    nox -s lock" in lock.read_text().splitlines()[1], lock
+
+
+@pytest.mark.parametrize("name", list(ENVS))
+def test_every_locked_line_is_hashed_and_serves_a_target(name):
+    entries = envspec.read_lock(ENVS[name].lock)
+    assert len(entries) > 5
+    for entry in entries:
+        assert entry.hashes and all(h.startswith("sha256:") for h in entry.hashes), entry.name
+        assert entry.serves_a_target(), entry.name
+
+
+def test_targets_match_the_resolver_environments():
+    """TARGETS (what the tests evaluate) and [tool.uv] environments (what uv resolves) are the same set."""
+    markers = [Marker(m) for m in envspec.pyproject()["tool"]["uv"]["environments"]]
+    assert len(markers) == len(envspec.TARGETS)
+    for target in envspec.TARGETS.values():
+        assert sum(m.evaluate(target) for m in markers) == 1
+
+
+def test_each_platform_gets_its_framework():
+    torch = envspec.read_lock(ENVS["torch"].lock)
+    tf = envspec.read_lock(ENVS["tf"].lock)
+
+    def names(entries, target):
+        return {e.name: e.version for e in entries if e.applies_to(target)}
+
+    for target in envspec.TARGETS:
+        assert names(torch, target)["torch"] == "2.8.0"
+    mac, linux = names(tf, "macos-arm64"), names(tf, "linux-x86_64")
+    assert mac["tensorflow-macos"] == "2.9.2" and mac["tensorflow-metal"] == "0.5.0"
+    assert "tensorflow-cpu" not in mac
+    assert linux["tensorflow-cpu"] == "2.9.3" and "tensorflow-metal" not in linux
+    assert int(mac["numpy"].split(".")[0]) == 1 == int(linux["numpy"].split(".")[0])
+
+
+def test_malformed_yaml_is_one_clear_line(tmp_path):
+    (tmp_path / "environment-x.yml").write_text("name: x\nchannels: [conda-forge\ndependencies:\n")
+    env = envspec.Environment("x", "torch", "X", root=tmp_path)
+    with pytest.raises(
+        envspec.SpecError, match=r"^environment-x.yml: expected valid YAML, got a syntax error"
+    ):
+        envspec.read_conda_file(env)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("- just a list\n", "expected a mapping"),
+        ("channels: [defaults]\ndependencies: [python=3.9, pip]\n", "expected channels"),
+        (
+            "channels: [conda-forge, nodefaults]\ndependencies: [python=3.10, pip]\n",
+            "expected dependency 'python=3.9'",
+        ),
+        ("channels: [conda-forge, nodefaults]\ndependencies: [python=3.9, pip]\n", "expected a pip section"),
+    ],
+)
+def test_wrong_conda_file_names_what_is_wrong(tmp_path, text, message):
+    (tmp_path / "environment-x.yml").write_text(text)
+    with pytest.raises(envspec.SpecError, match=message):
+        envspec.read_conda_file(envspec.Environment("x", "torch", "X", root=tmp_path))
+
+
+def test_lock_missing_a_pin_is_reported(tmp_path):
+    (tmp_path / "requirements").mkdir()
+    (tmp_path / "requirements" / "x.in").write_text("torch==2.8.0\nsix\n")
+    lock = ENVS["torch"].lock.read_text()
+    (tmp_path / "requirements" / "x.txt").write_text(lock)
+    problems = envspec.lock_problems(envspec.Environment("x", "torch", "X", root=tmp_path))
+    assert "x.txt: six from x.in is missing for macos-arm64" in problems
