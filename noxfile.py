@@ -40,11 +40,20 @@ def _find_python39() -> str | None:
         candidates.append(found.stdout.strip() or None)
     for exe in filter(None, candidates):
         # pyenv puts a python3.9 shim on PATH that fails unless 3.9 is selected: run it to be sure.
+        # A venv's python (CI's tools venv) is resolved to the interpreter it was made from, which is
+        # what uv and virtualenv accept as a base.
         probe = subprocess.run(
-            [exe, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"], capture_output=True, text=True
+            [
+                exe,
+                "-c",
+                "import os, sys; print('%d.%d' % sys.version_info[:2], os.path.realpath(sys.executable))",
+            ],
+            capture_output=True,
+            text=True,
         )
-        if probe.returncode == 0 and probe.stdout.strip() == PY:
-            return str(exe)
+        version, _, real = probe.stdout.strip().partition(" ")
+        if probe.returncode == 0 and version == PY:
+            return real
     return None
 
 
