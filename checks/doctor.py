@@ -329,7 +329,7 @@ def rule_macos_version(f: dict) -> Finding | None:
 
 def rule_mps_fallback(f: dict) -> Finding | None:
     value = f["env_vars"].get("PYTORCH_ENABLE_MPS_FALLBACK")
-    if not _is_mac(f) and value is None:
+    if not _apple_silicon(f) and value is None:
         return None
     if value == "1":
         return Finding(
@@ -394,8 +394,11 @@ def rule_torch_import(f: dict) -> Finding | None:
             "torch-import",
             "fail",
             f"`import torch` failed: {_first_line(t['import_error'])}",
-            "no torch device at all can be used",
-            "rebuild the environment from the lock (`nox -s verify`); if it persists, report the text above",
+            "the installed wheels are for another architecture than this Python (see rule rosetta)"
+            if "incompatible architecture" in t["import_error"]
+            else "no torch device at all can be used",
+            "rebuild the environment from the lock with a native Python (`nox -s verify`); if it persists, "
+            "report the text above",
         )
     return Finding("torch-import", "ok", f"torch {t['version']} imports")
 
@@ -585,12 +588,16 @@ def rule_tf_import(f: dict) -> Finding | None:
             f"install the pair Apple's table gives: tensorflow-metal=={want} for TensorFlow {tf_version} "
             f"(the lock does: `nox -s verify`); {PAIR_HINT}",
         )
-    if "NumPy 2" in error or "numpy.core.multiarray failed to import" in error or "_ARRAY_API" in error:
+    # The exception itself rarely names NumPy (TF 2.9.3 under NumPy 2.0.2 raises "TypeError: Unable to
+    # convert function return value to a Python type!"; NumPy's own warning goes to stderr), so the
+    # installed versions decide, and the text only where they are unknown.
+    if _numpy_conflict(f) or "_ARRAY_API" in error or "compiled using NumPy 1.x" in error:
         return Finding(
             "tf-import",
             "fail",
             f"`import tensorflow` failed under NumPy {f['distributions'].get('numpy')}: {_first_line(error)}",
-            f"TensorFlow {tf_version} is compiled against NumPy 1.x (see rule numpy-tf)",
+            f"TensorFlow {tf_version} is compiled against NumPy 1.x, so NumPy 2 breaks its import "
+            "(see rule numpy-tf)",
             '`pip install "numpy<2"` (the lock pins 1.26.4: `nox -s verify`)',
         )
     return Finding(
@@ -602,11 +609,18 @@ def rule_tf_import(f: dict) -> Finding | None:
     )
 
 
+def _numpy_conflict(f: dict) -> bool:
+    tf_version, numpy = _tf_version(f), f["distributions"].get("numpy")
+    return bool(tf_version and numpy) and (
+        _version(numpy)[:1] >= (2,) and _version(tf_version)[:2] < TF_FIRST_NUMPY2
+    )
+
+
 def rule_numpy_tf(f: dict) -> Finding | None:
     tf_version, numpy = _tf_version(f), f["distributions"].get("numpy")
     if not tf_version or not numpy:
         return None
-    if _version(numpy)[:1] >= (2,) and _version(tf_version)[:2] < TF_FIRST_NUMPY2:
+    if _numpy_conflict(f):
         return Finding(
             "numpy-tf",
             "fail",
@@ -758,23 +772,28 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def load_facts(path: Path) -> dict:
-    """Recorded facts, or SystemExit(2) with one line saying what is wrong with the file."""
+    """Recorded facts; exits with status 2 and one line saying what is wrong with the file."""
     try:
         facts = json.loads(path.read_text())
     except OSError as exc:
-        raise SystemExit(f"doctor: expected a readable facts file, got {path}: {exc.strerror}") from None
+        _bad_input(f"expected a readable facts file, got {path}: {exc.strerror}")
     except ValueError as exc:
-        raise SystemExit(f"doctor: expected JSON facts in {path}, got invalid JSON: {exc}") from None
+        _bad_input(f"expected JSON facts in {path}, got invalid JSON: {exc}")
     if not isinstance(facts, dict) or facts.get("schema_version") != SCHEMA_VERSION:
         got = facts.get("schema_version") if isinstance(facts, dict) else type(facts).__name__
-        raise SystemExit(
-            f"doctor: expected facts with schema_version {SCHEMA_VERSION} in {path}, got {got!r}: "
+        _bad_input(
+            f"expected facts with schema_version {SCHEMA_VERSION} in {path}, got {got!r}: "
             "record them again with --save-facts"
         )
     missing = [k for k in ("platform", "env_vars", "distributions", "frameworks") if k not in facts]
     if missing:
-        raise SystemExit(f"doctor: expected keys {missing} in {path}, got a partial fact set")
+        _bad_input(f"expected keys {missing} in {path}, got a partial fact set")
     return facts
+
+
+def _bad_input(message: str) -> None:
+    print(f"doctor: {message}", file=sys.stderr)
+    raise SystemExit(2)
 
 
 def _write(path: Path, data: dict) -> None:
