@@ -30,7 +30,9 @@ from pathlib import Path
 import torch
 import torch.distributed as dist
 
-ELEMENTS = 1 << 20  # 4 MiB of float32: big enough to take NCCL's ring/tree path, not only its small-message one
+ELEMENTS = (
+    1 << 20
+)  # 4 MiB of float32: big enough to take NCCL's ring/tree path, not only its small-message one
 # The lent multi-GPU machines (and many cloud VMs) cannot use NVLink multicast (NVLS); NCCL and torch's
 # symmetric memory would otherwise try it and fail or hang at the first collective.
 LAUNCH_ENV = {"NCCL_NVLS_ENABLE": "0", "TORCH_SYMM_MEM_DISABLE_MULTICAST": "1", "OMP_NUM_THREADS": "1"}
@@ -120,7 +122,9 @@ def plan(backend: str | None, nproc: int | None) -> tuple[str, int]:
     return backend, nproc
 
 
-def launch(backend: str | None = None, nproc: int | None = None, timeout_s: float = DEFAULT_TIMEOUT_S) -> dict:
+def launch(
+    backend: str | None = None, nproc: int | None = None, timeout_s: float = DEFAULT_TIMEOUT_S
+) -> dict:
     """Run the smoke under torchrun; the report has `passed` and, when not, `failures` saying why."""
     backend, nproc = plan(backend, nproc)
     package_root = str(Path(__file__).resolve().parent.parent)

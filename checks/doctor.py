@@ -275,8 +275,10 @@ def rule_rosetta(f: dict) -> Finding | None:
         "rosetta",
         "fail",
         f"Python runs as x86_64 under Rosetta on an Apple Silicon Mac (platform.machine()={p['machine']}, "
-        f"sysctl.proc_translated={int(bool(p['translated']))}, hw.optional.arm64=1): {p['python_executable']}",
-        "an x86_64 process never sees MPS or Metal, and pip installs x86_64 wheels that have no GPU code",
+        f"sysctl.proc_translated={int(bool(p['translated']))}, hw.optional.arm64=1): "
+        f"{p['python_executable']}",
+        "an x86_64 process never sees MPS or Metal, and pip picks x86_64 wheels (torch has published none "
+        "since 2.2.2, so installs fail or fall back to old releases)",
         "install an arm64 Python (Miniforge3-MacOSX-arm64, python.org's universal2 installer, or "
         "`arch -arm64 brew install python@3.9`), rebuild the environments, and check that "
         "`python -c 'import platform; print(platform.machine())'` prints arm64",
@@ -433,7 +435,9 @@ def rule_torch_mps(f: dict) -> Finding | None:
         f"torch {t['version']} has MPS built in but not available",
         "; ".join(causes)
         or "none of the known causes applies: a virtual machine or hosted CI runner has no Metal device",
-        "fix the rules above" if causes else "run on the Mac itself, not in a VM or a hosted CI runner",
+        "fix the rules marked fail above"
+        if causes
+        else "run on the Mac itself, not in a VM or a hosted CI runner",
     )
 
 
@@ -499,7 +503,9 @@ def rule_cuda_visible_devices(f: dict) -> Finding | None:
             "CUDA programs see no device, so torch runs on the CPU even with a working driver",
             "unset CUDA_VISIBLE_DEVICES, or list the GPUs to use (e.g. CUDA_VISIBLE_DEVICES=0,1)",
         )
-    return Finding("cuda-visible-devices", "ok", f"CUDA_VISIBLE_DEVICES={value!r} selects the GPUs torch sees")
+    return Finding(
+        "cuda-visible-devices", "ok", f"CUDA_VISIBLE_DEVICES={value!r} selects the GPUs torch sees"
+    )
 
 
 def rule_torch_cuda(f: dict) -> Finding | None:
@@ -517,7 +523,9 @@ def rule_torch_cuda(f: dict) -> Finding | None:
                 "install the lock (`nox -s verify`: PyPI's Linux wheel is the CUDA 12.8 build) or "
                 "`pip install torch --index-url https://download.pytorch.org/whl/cu128`",
             )
-        return Finding("torch-cuda", "ok", f"torch {t['version']} is CPU-only; this machine has no NVIDIA GPU")
+        return Finding(
+            "torch-cuda", "ok", f"torch {t['version']} is CPU-only; this machine has no NVIDIA GPU"
+        )
     built = _version(t["cuda"])
     if not gpus:
         return Finding(
@@ -677,7 +685,8 @@ def rule_tf_gpu(f: dict) -> Finding | None:
         return Finding(
             "tf-gpu",
             "warn" if gpus else "ok",
-            f"TensorFlow {t['version']} is a CPU build" + (f" beside {len(gpus)} NVIDIA GPU(s)" if gpus else ""),
+            f"TensorFlow {t['version']} is a CPU build"
+            + (f" beside {len(gpus)} NVIDIA GPU(s)" if gpus else ""),
             "the tf environment is tensorflow-cpu on Linux by design (TF 2.9's CUDA build needs CUDA 11.2 "
             "and cuDNN 8.1 installed system-wide); use the torch environment for the GPUs"
             if gpus

@@ -60,7 +60,9 @@ def test_bad_arguments_exit_2(args, message):
 def test_nccl_without_a_gpu_is_refused_with_the_fix():
     if torch.cuda.is_available():
         pytest.skip("this machine has a GPU")
-    with pytest.raises(ValueError, match="expected a CUDA GPU for --backend nccl, got none: use --backend gloo"):
+    with pytest.raises(
+        ValueError, match="expected a CUDA GPU for --backend nccl, got none: use --backend gloo"
+    ):
         allreduce.plan("nccl", None)
 
 

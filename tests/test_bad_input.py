@@ -106,9 +106,7 @@ def test_missing_python39(repo, tmp_path):
 
 def test_doctor_without_python39_is_a_finding_not_a_crash(repo, tmp_path):
     """The host part runs with nox's own Python and says what is missing; the environment parts skip."""
-    done = nox(
-        repo, "-s", "doctor", env={"PATH": "/usr/bin:/bin", "PYENV_ROOT": str(tmp_path / "none")}
-    )
+    done = nox(repo, "-s", "doctor", env={"PATH": "/usr/bin:/bin", "PYENV_ROOT": str(tmp_path / "none")})
     out = done.stdout + done.stderr
     assert done.returncode == 1, out
     assert "fail  env-python: no Python 3.9 found to build the environments" in out

@@ -186,7 +186,7 @@ def test_metal_plugin_error_maps_to_the_pair_rule():
 def test_numpy2_is_named_even_though_tf_raises_a_type_error():
     f = findings("linux-x86_64-tf-numpy2")
     assert "TypeError" in f["tf-import"].summary  # the real exception does not mention NumPy ...
-    assert "NumPy 2.0.2" in f["tf-import"].summary and 'numpy<2' in f["tf-import"].fix  # ... the rule does
+    assert "NumPy 2.0.2" in f["tf-import"].summary and "numpy<2" in f["tf-import"].fix  # ... the rule does
 
 
 def test_macos_floor_and_driver_floor_name_the_version_to_reach():
@@ -210,7 +210,12 @@ def test_live_gathering_has_the_schema_of_the_recorded_sets():
         assert set(recorded["platform"]) == set(live["platform"]), name
         assert set(recorded["env_vars"]) == set(live["env_vars"]), name
         for key in ("torch", "tensorflow"):
-            if recorded[key] and live[key] and not recorded[key]["import_error"] and not live[key]["import_error"]:
+            if (
+                recorded[key]
+                and live[key]
+                and not recorded[key]["import_error"]
+                and not live[key]["import_error"]
+            ):
                 assert set(recorded[key]) == set(live[key]), (name, key)
     for fw in frameworks:
         key = "tensorflow" if fw == "tensorflow" else "torch"
