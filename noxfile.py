@@ -93,9 +93,16 @@ def install_locks(session: nox.Session, *locks: Path) -> None:
     A venv whose install failed is deleted, and a reused one (`nox -R`) must carry the stamp of these very
     locks, so a half-built or stale environment is never run.
     """
+    problem = _sync_locks(session, *locks)
+    if problem:
+        session.error(problem)
+
+
+def _sync_locks(session: nox.Session, *locks: Path) -> str | None:
+    """install_locks' work; returns the one-line reason instead of aborting (doctor reports it)."""
     for lock in locks:
         if not lock.exists():
-            session.error(f"expected lock file {lock.relative_to(ROOT)}, got none: run `nox -s lock`")
+            return f"expected lock file {lock.relative_to(ROOT)}, got none: run `nox -s lock`"
     files = [str(lock.relative_to(ROOT)) for lock in locks]
     venv = Path(session.virtualenv.location)
     stamp = venv / "gpuenv-locks.sha256"
@@ -127,18 +134,19 @@ def install_locks(session: nox.Session, *locks: Path) -> None:
         ran = session.run_install(*cmd, external=True)
     except CommandFailed:
         shutil.rmtree(venv, ignore_errors=True)
-        session.error(
+        return (
             f"expected {' + '.join(files)} to install with every hash matching, got the installer "
             "error above; the half-built venv was removed"
         )
     if ran is None:  # `nox -R`: install skipped, so the venv must already be exactly these locks
         if not stamp.exists() or stamp.read_text().strip() != digest:
-            session.error(
+            return (
                 f"expected {venv.name} built from {' + '.join(files)}, got a stale or half-built venv: "
                 "run again without -R"
             )
-        return
+        return None
     stamp.write_text(digest + "\n")
+    return None
 
 
 @nox.session(**PY39_SESSION)
@@ -187,6 +195,66 @@ def lint(session: nox.Session) -> None:
     install_locks(session, next(iter(ENVS.values())).layer_lock("dev"))
     session.run("ruff", "check", *session.posargs, ".")
     session.run("ruff", "format", "--check", ".")
+
+
+# The host part needs no environment (it runs even without Python 3.9, whose absence is then a finding);
+# each environment part runs inside that environment, built from its lock.
+DOCTOR_PARTS = [
+    nox.param(False, "host", id="env='host'"),
+    *(nox.param(PY if PYTHON39 else False, name, id=f"env='{name}'") for name in ENVS),
+]
+
+
+@nox.session
+@nox.parametrize(("python", "env"), DOCTOR_PARTS)
+def doctor(session: nox.Session, env: str) -> None:
+    """Explain why a GPU is or is not used: the machine, then what each environment's framework sees."""
+    report = str(ROOT / "results" / f"doctor-{env}.json")
+    doctor_env = {"PYTHONPATH": str(ROOT)}
+    if env == "host":
+        session.run(
+            sys.executable,
+            "-m",
+            "checks.doctor",
+            "--env-python",
+            PYTHON39 or "",
+            "--json",
+            report,
+            *session.posargs,
+            external=True,
+            env=doctor_env,
+        )
+        return
+    if not PYTHON39:
+        session.skip(f"no Python {PY} to build the {env} environment: see doctor(env='host')")
+    spec = ENVS[env]
+    _spec(session, spec)
+    problem = _sync_locks(session, spec.lock)
+    if problem:  # a build failure is a finding too: the host Python reports it through the same rules
+        session.run(
+            sys.executable,
+            "-m",
+            "checks.doctor",
+            "--build-error",
+            problem,
+            "--json",
+            report,
+            *session.posargs,
+            external=True,
+            env=doctor_env,
+        )
+        return
+    session.run(
+        "python",
+        "-m",
+        "checks.doctor",
+        "--framework",
+        spec.framework,
+        "--json",
+        report,
+        *session.posargs,
+        env={**doctor_env, "TF_CPP_MIN_LOG_LEVEL": "1"},
+    )
 
 
 def _uv_compile(session: nox.Session, source: Path, output: Path, *extra: str) -> None:

@@ -1,5 +1,8 @@
 """Verify one environment: report the facts, run the sine fit on the best device(s) and on CPU, prove it.
 
+With torch it then runs the torch.distributed smoke (checks.allreduce): NCCL across every visible GPU, or
+gloo with 2 CPU processes where there is none.
+
     python -m checks.verify --framework torch [--json report.json] [--require-gpu | --allow-cpu]
 
 Exit status 0 when every rule holds, 1 when any fails (each failure printed as one line), 2 for bad
@@ -38,6 +41,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--seed", type=int, default=0, help="seed of the standard-normal start")
     p.add_argument("--trace", action="store_true", help="print the loss every 100th step, as the original")
     p.add_argument("--no-cpu-baseline", action="store_true", help="skip the CPU run beside the GPU run")
+    p.add_argument(
+        "--no-distributed",
+        action="store_true",
+        help="torch: skip the torch.distributed all-reduce smoke (NCCL over every GPU, else gloo x2 on CPU)",
+    )
     return p.parse_args(argv)
 
 
@@ -112,6 +120,11 @@ def run(args: argparse.Namespace) -> dict:
             f"{_num(gpu_runs[0]['us_per_step']):.0f} us/step): expected for a model this small, where each "
             "step is a few tiny kernels and a host sync. `nox -s bench` shows from which N the GPU wins."
         )
+    if args.framework == "torch" and not args.no_distributed:
+        from checks import allreduce  # torch only: the tf environment has no torch.distributed
+
+        report["distributed"] = allreduce.launch()
+        report["failures"].extend(f"allreduce: {f}" for f in report["distributed"]["failures"])
     report["passed"] = not report["failures"]
     return report
 
@@ -142,6 +155,11 @@ def summary(report: dict) -> list[str]:
             f"max |coef - float64 ref| {_num(r['max_coefficient_error']):.2g}, "
             f"{_num(r['us_per_step']):.0f} us/step  {'ok' if r['passed'] else 'FAILED'}"
         )
+    if report.get("distributed"):
+        from checks import allreduce
+
+        lines += allreduce.rank_lines(report["distributed"])
+        lines.append("  " + allreduce.summary_line(report["distributed"]))
     lines += [f"note: {n}" for n in report["notes"]]
     lines += [f"FAIL: {f}" for f in report["failures"]]
     lines.append("PASS" if report["passed"] else "FAILED")

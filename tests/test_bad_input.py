@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -101,3 +102,28 @@ def test_missing_python39(repo, tmp_path):
     assert done.returncode == 1
     line = error_line(done)
     assert "expected Python 3.9" in line and "pyenv install 3.9" in line
+
+
+def test_doctor_without_python39_is_a_finding_not_a_crash(repo, tmp_path):
+    """The host part runs with nox's own Python and says what is missing; the environment parts skip."""
+    done = nox(repo, "-s", "doctor", env={"PATH": "/usr/bin:/bin", "PYENV_ROOT": str(tmp_path / "none")})
+    out = done.stdout + done.stderr
+    assert done.returncode == 1, out
+    assert "fail  env-python: no Python 3.9 found to build the environments" in out
+    assert "fix: `pyenv install 3.9`" in out
+    assert "Session doctor(env='torch') skipped: no Python 3.9 to build the torch environment" in out
+
+
+def test_doctor_reports_a_failed_build_as_a_finding(repo):
+    lock = repo / "requirements" / "torch.txt"
+    text = lock.read_text()
+    block = re.search(r"^typing-extensions==.*?--hash=sha256:([0-9a-f]{64})", text, re.S | re.M)
+    digest = block.group(1)
+    lock.write_text(text.replace(digest, digest[:-1] + ("0" if digest[-1] != "0" else "1")))
+    done = nox(repo, "-s", "doctor(env='torch')")
+    out = done.stdout + done.stderr
+    assert done.returncode == 1
+    assert "fail  environment-build: the environment did not build: expected requirements/torch.txt" in out
+    report = json.loads((repo / "results" / "doctor-torch.json").read_text())
+    assert [f["rule"] for f in report["findings"] if f["status"] == "fail"] == ["environment-build"]
+    assert not (repo / ".nox" / "doctor-env-torch").exists()

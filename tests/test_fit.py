@@ -83,7 +83,9 @@ def test_judge_catches_nan_misplacement_and_a_flat_loss(start):
 def test_verify_writes_a_json_report(framework, tmp_path, capsys):
     _unit(framework)
     out = tmp_path / "r" / "report.json"
-    code = verify.main(["--framework", framework, "--json", str(out), "--steps", "300", "--allow-cpu"])
+    # the torch.distributed smoke has its own tests (test_allreduce.py)
+    args = ["--framework", framework, "--json", str(out), "--steps", "300", "--allow-cpu", "--no-distributed"]
+    code = verify.main(args)
     report = json.loads(out.read_text())
     assert code == (0 if report["passed"] else 1)
     assert report["schema_version"] == 1
@@ -118,7 +120,8 @@ def test_verify_writes_a_json_report(framework, tmp_path, capsys):
 def test_diverging_fit_fails_verify(framework, tmp_path):
     _unit(framework)
     out = tmp_path / "report.json"
-    assert verify.main(["--framework", framework, "--lr", "1e-3", "--json", str(out)]) == 1
+    args = ["--framework", framework, "--lr", "1e-3", "--json", str(out), "--no-distributed"]
+    assert verify.main(args) == 1
     report = json.loads(out.read_text())
     assert not report["passed"]
     assert any("diverged" in f for f in report["failures"])
@@ -130,7 +133,8 @@ def test_require_gpu_without_gpu_fails(tmp_path):
     if torch.cuda.is_available() or torch.backends.mps.is_available():
         pytest.skip("this machine has a GPU; the failure path needs one without")
     out = tmp_path / "report.json"
-    assert verify.main(["--framework", "torch", "--require-gpu", "--steps", "50", "--json", str(out)]) == 1
+    args = ["--framework", "torch", "--require-gpu", "--steps", "50", "--json", str(out), "--no-distributed"]
+    assert verify.main(args) == 1
     failures = json.loads(out.read_text())["failures"]
     assert failures and failures[0].startswith("no GPU used although --require-gpu was given")
 

@@ -1,0 +1,261 @@
+"""Doctor: the rules on recorded and hand-written fact sets, and the fact gathering for real, here.
+
+tests/data/facts/linux-x86_64-*.json are recorded on our CI machine with the real gathering
+(`python -m checks.doctor [--framework F] --save-facts PATH`; tf-numpy2 in the tf lock with NumPy 2.0.2
+installed over it). The others are written by hand, each reproducing one failure mode; `_source` says so.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from checks import doctor
+
+ROOT = Path(__file__).resolve().parent.parent
+FACTS = ROOT / "tests" / "data" / "facts"
+
+# Every fact set, and exactly the findings (rule -> status) it must give: a rule that starts firing where
+# it should not, or stops firing, fails here.
+EXPECTED = {
+    "linux-x86_64-cpu-host": {"env-python": "ok", "nvidia-driver": "warn"},
+    "linux-x86_64-cpu-torch": {"nvidia-driver": "warn", "torch-import": "ok", "torch-cuda": "warn"},
+    "linux-x86_64-cpu-tf": {"nvidia-driver": "warn", "tf-import": "ok", "numpy-tf": "ok", "tf-gpu": "ok"},
+    "linux-x86_64-tf-numpy2": {"nvidia-driver": "warn", "tf-import": "fail", "numpy-tf": "fail"},
+    "linux-2gpu-torch-ok": {"nvidia-driver": "ok", "torch-import": "ok", "torch-cuda": "ok"},
+    "linux-2gpu-tf-cpu": {"nvidia-driver": "ok", "tf-import": "ok", "numpy-tf": "ok", "tf-gpu": "warn"},
+    "linux-driver-too-old": {"nvidia-driver": "ok", "torch-import": "ok", "torch-cuda": "fail"},
+    "linux-driver-minor-compat": {"nvidia-driver": "ok", "torch-import": "ok", "torch-cuda": "warn"},
+    "linux-cpu-torch-on-gpus": {"nvidia-driver": "ok", "torch-import": "ok", "torch-cuda": "fail"},
+    "linux-nvidia-smi-fails": {"nvidia-driver": "fail"},
+    "linux-cuda-visible-devices-empty": {
+        "nvidia-driver": "ok",
+        "cuda-visible-devices": "fail",
+        "torch-import": "ok",
+        "torch-cuda": "fail",
+    },
+    "linux-no-python39": {"env-python": "fail", "nvidia-driver": "ok"},
+    "mac-intel": {"apple-silicon": "fail"},
+    "mac-intel-build-error": {"apple-silicon": "fail", "environment-build": "fail"},
+    "mac-m1-torch-ok": {
+        "apple-silicon": "ok",
+        "rosetta": "ok",
+        "macos-version": "ok",
+        "mps-fallback": "ok",
+        "torch-import": "ok",
+        "torch-mps": "ok",
+    },
+    "mac-m1-rosetta-torch": {
+        "apple-silicon": "ok",
+        "rosetta": "fail",
+        "macos-version": "ok",
+        "mps-fallback": "ok",
+        "torch-import": "ok",
+        "torch-mps": "fail",
+    },
+    "mac-m1-rosetta-arm64-wheel": {
+        "apple-silicon": "ok",
+        "rosetta": "fail",
+        "macos-version": "ok",
+        "mps-fallback": "ok",
+        "torch-import": "fail",
+    },
+    "mac-m1-rosetta-conda-osx64": {
+        "apple-silicon": "ok",
+        "rosetta": "fail",
+        "conda-platform": "fail",
+        "macos-version": "ok",
+        "mps-fallback": "ok",
+    },
+    "mac-m1-macos-12.0": {
+        "apple-silicon": "ok",
+        "rosetta": "ok",
+        "macos-version": "fail",
+        "mps-fallback": "ok",
+        "torch-import": "ok",
+        "torch-mps": "fail",
+    },
+    "mac-m1-macos-compat-10.16": {
+        "apple-silicon": "ok",
+        "rosetta": "ok",
+        "macos-version": "warn",
+        "mps-fallback": "ok",
+    },
+    "mac-m1-torch-no-mps": {
+        "apple-silicon": "ok",
+        "rosetta": "ok",
+        "macos-version": "ok",
+        "mps-fallback": "ok",
+        "torch-import": "ok",
+        "torch-mps": "fail",
+    },
+    "mac-m1-mps-fallback": {
+        "apple-silicon": "ok",
+        "rosetta": "ok",
+        "macos-version": "ok",
+        "mps-fallback": "warn",
+        "torch-import": "ok",
+        "torch-mps": "ok",
+    },
+    "mac-m1-tf-ok": {
+        "apple-silicon": "ok",
+        "rosetta": "ok",
+        "macos-version": "ok",
+        "mps-fallback": "ok",
+        "tf-import": "ok",
+        "numpy-tf": "ok",
+        "tf-metal-pair": "ok",
+        "tf-gpu": "ok",
+    },
+    "mac-m1-tf-metal-0.7.0": {
+        "apple-silicon": "ok",
+        "rosetta": "ok",
+        "macos-version": "ok",
+        "mps-fallback": "ok",
+        "tf-import": "fail",
+        "numpy-tf": "ok",
+        "tf-metal-pair": "fail",
+    },
+    "mac-m1-tf-no-metal": {
+        "apple-silicon": "ok",
+        "rosetta": "ok",
+        "macos-version": "ok",
+        "mps-fallback": "ok",
+        "tf-import": "ok",
+        "numpy-tf": "ok",
+        "tf-metal-pair": "fail",
+        "tf-gpu": "fail",
+    },
+    "mac-m1-tf-numpy2": {
+        "apple-silicon": "ok",
+        "rosetta": "ok",
+        "macos-version": "ok",
+        "mps-fallback": "ok",
+        "tf-import": "fail",
+        "numpy-tf": "fail",
+        "tf-metal-pair": "ok",
+    },
+}
+
+
+def load(name: str) -> dict:
+    return doctor.load_facts(FACTS / f"{name}.json")
+
+
+def findings(name: str) -> dict[str, doctor.Finding]:
+    return {f.rule: f for f in doctor.diagnose(load(name))}
+
+
+def test_every_fact_set_on_disk_has_expectations():
+    assert sorted(p.stem for p in FACTS.glob("*.json")) == sorted(EXPECTED)
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_findings_of_each_fact_set(name):
+    got = {rule: f.status for rule, f in findings(name).items()}
+    assert got == EXPECTED[name]
+    for f in findings(name).values():  # a finding that is not ok must say why and what to do
+        assert f.summary and (f.status == "ok" or (f.meaning and f.fix)), f
+
+
+@pytest.mark.parametrize("rule", doctor.RULES, ids=lambda r: r.__name__)
+def test_every_rule_warns_or_fails_on_some_fact_set(rule):
+    statuses = {found.status for name in EXPECTED if (found := rule(load(name))) is not None}
+    assert statuses - {"ok"}, f"no fact set makes {rule.__name__} warn or fail"
+
+
+def test_rosetta_fix_names_an_arm64_python():
+    f = findings("mac-m1-rosetta-torch")
+    assert "sysctl.proc_translated=1" in f["rosetta"].summary
+    assert "arm64" in f["rosetta"].fix
+    assert "Rosetta" in f["torch-mps"].meaning  # the MPS failure points back to its cause
+
+
+def test_metal_plugin_error_maps_to_the_pair_rule():
+    f = findings("mac-m1-tf-metal-0.7.0")["tf-import"]
+    assert "__ZN3tsl8internal10LogMessageC1EPKcii" in f.summary + f.meaning
+    assert "tensorflow-metal==0.5.0" in f.fix and "nox -s pair" in f.fix
+
+
+def test_numpy2_is_named_even_though_tf_raises_a_type_error():
+    f = findings("linux-x86_64-tf-numpy2")
+    assert "TypeError" in f["tf-import"].summary  # the real exception does not mention NumPy ...
+    assert "NumPy 2.0.2" in f["tf-import"].summary and "numpy<2" in f["tf-import"].fix  # ... the rule does
+
+
+def test_macos_floor_and_driver_floor_name_the_version_to_reach():
+    assert "12.3" in findings("mac-m1-macos-12.0")["macos-version"].fix
+    old = findings("linux-driver-too-old")["torch-cuda"]
+    assert ">= 525" in old.fix and "found version 11040" in old.meaning
+
+
+def test_live_gathering_has_the_schema_of_the_recorded_sets():
+    """Gathering runs for real here; hand-written sets must look exactly like what it produces."""
+    framework = os.environ.get("GPUENV_UNDER_TEST")
+    frameworks = {"torch": ["torch"], "tf": ["tensorflow"]}.get(framework, [])
+    live = doctor.gather(frameworks)
+    assert live["platform"]["python"] == ".".join(map(str, sys.version_info[:3]))
+    assert live["platform"]["os"] in ("Linux", "Darwin")
+    if live["platform"]["os"] == "Linux":
+        assert live["nvidia"]["nvidia_smi"] == shutil.which("nvidia-smi")
+    for name in EXPECTED:
+        recorded = load(name)
+        assert set(recorded) - {"_source"} == set(live), name
+        assert set(recorded["platform"]) == set(live["platform"]), name
+        assert set(recorded["env_vars"]) == set(live["env_vars"]), name
+        for key in ("torch", "tensorflow"):
+            if (
+                recorded[key]
+                and live[key]
+                and not recorded[key]["import_error"]
+                and not live[key]["import_error"]
+            ):
+                assert set(recorded[key]) == set(live[key]), (name, key)
+    for fw in frameworks:
+        key = "tensorflow" if fw == "tensorflow" else "torch"
+        assert live[key]["import_error"] is None and live[key]["version"]
+
+
+def test_save_and_replay_give_the_same_report(tmp_path, capsys):
+    saved = tmp_path / "facts.json"
+    code = doctor.main(["--save-facts", str(saved), "--json", str(tmp_path / "r.json")])
+    first = capsys.readouterr().out.splitlines()[:-2]  # without the "facts:"/"report:" lines
+    assert doctor.main(["--facts", str(saved)]) == code
+    assert capsys.readouterr().out.splitlines() == first
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert [f["rule"] for f in report["findings"]] == [f.rule for f in doctor.diagnose(report["facts"])]
+
+
+@pytest.mark.parametrize(("name", "code"), [("mac-m1-tf-metal-0.7.0", 1), ("mac-m1-tf-ok", 0)])
+def test_exit_status_says_whether_a_finding_fails(name, code, capsys):
+    assert doctor.main(["--facts", str(FACTS / f"{name}.json")]) == code
+    assert capsys.readouterr().out.strip().splitlines()[-1].startswith("FAIL" if code else "no failures")
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (None, "expected a readable facts file"),
+        ("{not json", "expected JSON facts"),
+        ('{"schema_version": 0}', "expected facts with schema_version 1"),
+        ('{"schema_version": 1, "platform": {}}', "got a partial fact set"),
+    ],
+)
+def test_bad_facts_file_is_one_line_and_exit_2(tmp_path, content, message):
+    path = tmp_path / "facts.json"
+    if content is not None:
+        path.write_text(content)
+    done = subprocess.run(
+        [sys.executable, "-m", "checks.doctor", "--facts", str(path)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 2
+    assert done.stderr.count("\n") == 1 and message in done.stderr and not done.stdout
