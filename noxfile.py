@@ -262,8 +262,6 @@ CONDA_FORGE = "https://conda.anaconda.org/conda-forge/noarch/repodata.json"
 
 def _conda_lock_blocker() -> tuple[str | None, str | None]:
     """(conda executable, None) when conda-lock can run here, else (None, what is missing)."""
-    if not shutil.which("conda-lock"):
-        return None, "no conda-lock on PATH (`pipx install conda-lock`)"
     # An activated conda exports CONDA_EXE even where `conda` itself is only a shell function.
     exe = next(
         filter(None, (*map(shutil.which, ("conda", "mamba", "micromamba")), os.environ.get("CONDA_EXE"))),
@@ -271,6 +269,8 @@ def _conda_lock_blocker() -> tuple[str | None, str | None]:
     )
     if not exe:
         return None, "no conda, mamba or micromamba on PATH (install Miniforge)"
+    if not shutil.which("conda-lock"):
+        return None, "no conda-lock on PATH (`pipx install conda-lock` or `conda install -n base conda-lock`)"
     try:
         urllib.request.urlopen(urllib.request.Request(CONDA_FORGE, method="HEAD"), timeout=15).close()
     except OSError as exc:
