@@ -263,10 +263,12 @@ CONDA_FORGE = "https://conda.anaconda.org/conda-forge/noarch/repodata.json"
 def _conda_lock_blocker() -> tuple[str | None, str | None]:
     """(conda executable, None) when conda-lock can run here, else (None, what is missing)."""
     # An activated conda exports CONDA_EXE even where `conda` itself is only a shell function.
-    exe = next(
-        filter(None, (*map(shutil.which, ("conda", "mamba", "micromamba")), os.environ.get("CONDA_EXE"))),
-        None,
-    )
+    conda_exe = os.environ.get("CONDA_EXE")
+    found = [
+        *map(shutil.which, ("conda", "mamba", "micromamba")),
+        conda_exe if conda_exe and Path(conda_exe).is_file() else None,
+    ]
+    exe = next(filter(None, found), None)
     if not exe:
         return None, "no conda, mamba or micromamba on PATH (install Miniforge)"
     if not shutil.which("conda-lock"):
@@ -304,7 +306,13 @@ def _conda_lock(session: nox.Session, lock: locks.Lock, staged: Path, opts: argp
         cmd.append("--check-input-hash")  # keep the solve already there unless its inputs changed
     elif staged.exists():
         staged.unlink()  # --upgrade: a fresh solve, not an update of the old one
-    session.run(*cmd, external=True)
+    try:
+        session.run(*cmd, external=True)
+    except CommandFailed:
+        session.error(
+            f"{lock.rel()}: expected conda-lock to solve the ymls' conda layer for "
+            f"{' and '.join(locks.CONDA_PLATFORMS.values())}, got the error above; no lock was changed"
+        )
     return True
 
 
