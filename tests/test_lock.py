@@ -231,7 +231,7 @@ def test_a_failed_relock_leaves_every_lock_as_it_was(repo):
 
 @pytest.mark.network
 def test_upgrade_package_moves_only_that_package(repo):
-    """Force two old pins, drop the force (plain relock keeps them), then upgrade one: only it moves."""
+    """Force two old pins, drop the force (plain relock keeps them), upgrade one (only it moves), then all."""
     torch_in = repo / "requirements" / "torch.in"
     original = torch_in.read_text()
     torch_in.write_text(original + "filelock==3.18.0\njinja2==3.1.5\n")
@@ -253,3 +253,9 @@ def test_upgrade_package_moves_only_that_package(repo):
     assert moved["torch.txt"] and moved["torch-dev.txt"]  # the dev layer follows its environment's lock
     assert pins(torch_txt)["jinja2"] == {"3.1.5"}
     assert nox_lock(repo, "--check").returncode == 0
+
+    # --upgrade moves the rest too: jinja2 leaves the old pin plain relocks kept.
+    done = nox_lock(repo, "--upgrade")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "requirements/torch.txt written: " in done.stdout + done.stderr
+    assert pins(torch_txt)["jinja2"] != {"3.1.5"}
