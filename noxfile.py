@@ -5,20 +5,25 @@
 
 from __future__ import annotations
 
+import argparse
 import hashlib
 import os
 import shutil
 import subprocess
 import sys
+import urllib.request
 from pathlib import Path
+from typing import NoReturn
 
 import nox
+import yaml
 from nox.command import CommandFailed
+from packaging.utils import canonicalize_name
 
 ROOT = Path(__file__).resolve().parent
 sys.path.insert(0, str(ROOT))  # tools/ lives beside this file; nox does not put it on sys.path
 
-from tools import envspec  # noqa: E402
+from tools import envspec, locks  # noqa: E402
 
 nox.needs_version = ">=2025.2.9"
 nox.options.default_venv_backend = "uv|virtualenv"
@@ -257,34 +262,62 @@ def doctor(session: nox.Session, env: str) -> None:
     )
 
 
-def _uv_compile(session: nox.Session, source: Path, output: Path, *extra: str) -> None:
-    """One universal, hashed resolution; uv's failure is cut to the line that says why."""
-    cmd = [
-        "uv",
-        "pip",
-        "compile",
-        "--quiet",
-        "--universal",
-        "--python-version",
-        PY,
-        "--generate-hashes",
-        "--only-binary",
-        ":all:",
-        str(source.relative_to(ROOT)),
-        "-o",
-        str(output.relative_to(ROOT)),
-        *extra,
-    ]
+class _LockArgs(argparse.ArgumentParser):
+    """argparse for `nox -s lock -- ...` that raises instead of printing usage, so the error is one line."""
+
+    def error(self, message: str) -> NoReturn:
+        raise ValueError(message)
+
+
+def _lock_options(session: nox.Session) -> argparse.Namespace:
+    parser = _LockArgs(prog="nox -s lock --", add_help=False, allow_abbrev=False)
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument("--check", action="store_true")
+    mode.add_argument("--upgrade", action="store_true")
+    mode.add_argument("--upgrade-package", action="append", default=[], metavar="NAME")
+    try:
+        return parser.parse_args(session.posargs)
+    except ValueError as exc:
+        session.error(f"expected `--check`, `--upgrade` or `--upgrade-package NAME` after `--`, got: {exc}")
+
+
+def _check_ymls(session: nox.Session) -> None:
+    """A malformed environment yml stops the lock session with its one-line reason."""
+    for env in ENVS.values():
+        try:
+            envspec.read_conda_file(env)
+        except envspec.SpecError as exc:
+            session.error(str(exc))
+
+
+def _check_locks(session: nox.Session, plan: list[locks.Lock]) -> None:
+    """Compare each lock's stamp with its inputs now; touches nothing, needs no network."""
+    stale = []
+    for lock in plan:
+        if lock.kind == "conda-lock" and not lock.output.exists():
+            session.log(f"{lock.rel()} is missing: {CONDA_LOCK_HOWTO}")
+            continue
+        why = locks.staleness(lock)
+        session.log(f"{lock.rel()} is stale: {why}" if why else f"{lock.rel()} is current")
+        if why:
+            stale.append(f"{lock.rel()} ({why})")
+    if stale:
+        session.error(
+            f"expected every lock current with its inputs, got stale {'; '.join(stale)}: run `nox -s lock`"
+        )
+
+
+def _uv_compile(session: nox.Session, lock: locks.Lock, staging: Path, extra: list[str]) -> None:
+    """One universal, hashed resolution in the staging copy; uv's failure is cut to the line that says why."""
+    cmd = ["uv", "pip", "compile", "--quiet", *locks.UV_COMPILE_OPTIONS, lock.rel(lock.source)]
+    cmd += ["-o", lock.rel(), *extra]
     session.log(" ".join(cmd))
     done = subprocess.run(
         cmd,
-        cwd=ROOT,
+        cwd=staging,
         capture_output=True,
         text=True,
-        env={
-            **os.environ,
-            "UV_CUSTOM_COMPILE_COMMAND": "nox -s lock",
-        },
+        env={**os.environ, "UV_CUSTOM_COMPILE_COMMAND": "nox -s lock"},
     )
     if done.returncode != 0:
         why = [ln.strip() for ln in done.stderr.splitlines() if ln.strip()]
@@ -294,20 +327,129 @@ def _uv_compile(session: nox.Session, source: Path, output: Path, *extra: str) -
         detail = next(
             (ln for ln in why if ln.startswith("╰─▶") or "Because" in ln), reason or (why[-1] if why else "?")
         )
-        session.error(f"{source.relative_to(ROOT)}: expected a resolvable set, got: {detail.lstrip('╰─▶ ')}")
+        session.error(f"{lock.rel(lock.source)}: expected a resolvable set, got: {detail.lstrip('╰─▶ ')}")
+
+
+CONDA_LOCK_HOWTO = (
+    "it is made by `nox -s lock` on a machine with conda-lock, conda (or mamba/micromamba) and conda-forge "
+    'reachable (README: "Refreshing conda-lock.yml")'
+)
+CONDA_FORGE = "https://conda.anaconda.org/conda-forge/noarch/repodata.json"
+
+
+def _conda_lock_blocker() -> tuple[str | None, str | None]:
+    """(conda executable, None) when conda-lock can run here, else (None, what is missing)."""
+    # An activated conda exports CONDA_EXE even where `conda` itself is only a shell function.
+    conda_exe = os.environ.get("CONDA_EXE")
+    found = [
+        *map(shutil.which, ("conda", "mamba", "micromamba")),
+        conda_exe if conda_exe and Path(conda_exe).is_file() else None,
+    ]
+    exe = next(filter(None, found), None)
+    if not exe:
+        return None, "no conda, mamba or micromamba on PATH (install Miniforge)"
+    if not shutil.which("conda-lock"):
+        return None, "no conda-lock on PATH (`pipx install conda-lock` or `conda install -n base conda-lock`)"
+    try:
+        urllib.request.urlopen(urllib.request.Request(CONDA_FORGE, method="HEAD"), timeout=15).close()
+    except OSError as exc:
+        return None, f"conda-forge is unreachable ({CONDA_FORGE}: {exc})"
+    return exe, None
+
+
+def _conda_lock(session: nox.Session, lock: locks.Lock, staged: Path, opts: argparse.Namespace) -> bool:
+    """Solve the ymls' conda layer for osx-arm64 and linux-64 into `staged`; False (one line) if it cannot."""
+    exe, missing = _conda_lock_blocker()
+    if missing:
+        now = locks.staleness(lock) or "current"
+        session.log(f"{lock.rel()} left as it is ({now}): {missing}; {CONDA_LOCK_HOWTO}")
+        return False
+    # conda-lock cannot read the pip section's `-r lock` (pip wheels stay in the uv locks): give it
+    # copies of the ymls without it.
+    layer_dir = staged.parent / "conda-layer"
+    layer_dir.mkdir(parents=True, exist_ok=True)
+    cmd = ["conda-lock", "lock", "--conda", exe, "--lockfile", str(staged)]
+    for conda_file in lock.conda_files:
+        layer = layer_dir / conda_file.name
+        layer.write_text(yaml.safe_dump(locks.conda_layer(conda_file), sort_keys=False))
+        cmd += ["-f", str(layer)]
+    for platform in locks.CONDA_PLATFORMS.values():
+        cmd += ["-p", platform]
+    in_conda = locks.conda_lock_packages(staged) if staged.exists() else set()
+    wanted = [name for name in opts.upgrade_package if canonicalize_name(name) in in_conda]
+    if wanted:
+        cmd += [a for name in wanted for a in ("--update", name)]
+    elif not opts.upgrade and staged.exists():
+        cmd.append("--check-input-hash")  # keep the solve already there unless its inputs changed
+    elif staged.exists():
+        staged.unlink()  # --upgrade: a fresh solve, not an update of the old one
+    try:
+        session.run(*cmd, external=True)
+    except CommandFailed:
+        session.error(
+            f"{lock.rel()}: expected conda-lock to solve the ymls' conda layer for "
+            f"{' and '.join(locks.CONDA_PLATFORMS.values())}, got the error above; no lock was changed"
+        )
+    return True
 
 
 @nox.session(venv_backend="none", default=False)
 def lock(session: nox.Session) -> None:
-    """Re-resolve requirements/*.txt from the .in files (universal macOS arm64 + Linux x86_64, hashed)."""
+    """Relock all from their inputs; `-- --check`: fail on a stale lock; `-- --upgrade[-package NAME]`."""
+    opts = _lock_options(session)
+    plan = locks.plan()
+    _check_ymls(session)
+    if opts.check:
+        _check_locks(session, plan)
+        return
     if not shutil.which("uv"):
         session.error("expected uv on PATH to lock, got none: `pipx install uv` or `pip install uv`")
-    for env in ENVS.values():
-        _uv_compile(session, env.requirements_in, env.lock)
-        for layer in LAYERS:
-            layer_in = ROOT / "requirements" / f"{layer}.in"
-            _uv_compile(
-                session, layer_in, env.layer_lock(layer), "--constraint", str(env.lock.relative_to(ROOT))
-            )
-    for name in envspec.standalone_locks():
-        _uv_compile(session, ROOT / "requirements" / f"{name}.in", ROOT / "requirements" / f"{name}.txt")
+    pinned = locks.pinned_names(plan)
+    for name in opts.upgrade_package:
+        if not locks.PACKAGE_NAME.match(name) or canonicalize_name(name) not in pinned:
+            session.error(f"--upgrade-package: expected a package pinned in some lock, got {name!r}")
+    # Everything is resolved in a staging copy of the inputs and current locks (whose pins uv and conda-lock
+    # keep unless told to upgrade), so the locks' annotations read as in the repo; they are moved into
+    # place only when every lock succeeded.
+    staging = ROOT / ".cache" / "lock-staging"
+    shutil.rmtree(staging, ignore_errors=True)
+    shutil.copytree(ROOT / "requirements", staging / "requirements")
+    for config in ("pyproject.toml", "uv.toml"):  # uv reads [tool.uv] environments from its working folder
+        if (ROOT / config).exists():
+            shutil.copyfile(ROOT / config, staging / config)
+    try:
+        _relock(session, plan, staging, opts)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def _relock(session: nox.Session, plan: list[locks.Lock], staging: Path, opts: argparse.Namespace) -> None:
+    def staged(path: Path) -> Path:
+        return staging / path.relative_to(ROOT)
+
+    def read_staged(path: Path) -> str:
+        return staged(path).read_text()
+
+    uv_extra = ["--upgrade"] if opts.upgrade else []
+    uv_extra += [a for name in opts.upgrade_package for a in ("--upgrade-package", name)]
+    done = []
+    for lock in plan:
+        out = staged(lock.output)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        if lock.output.exists() and not out.exists():
+            shutil.copyfile(lock.output, out)
+        if lock.kind == "uv":
+            constraint = ["--constraint", lock.rel(lock.constraint)] if lock.constraint else []
+            _uv_compile(session, lock, staging, uv_extra + constraint)
+        elif not _conda_lock(session, lock, out, opts):
+            continue
+        out.write_text(locks.stamped(lock, out.read_text(), read_staged))
+        done.append(lock)
+    for lock in done:
+        out = staged(lock.output)
+        if lock.output.exists() and lock.output.read_bytes() == out.read_bytes():
+            session.log(f"{lock.rel()} unchanged")
+            continue
+        changes = locks.pin_changes(lock.output, out) if lock.kind == "uv" else []
+        session.log(f"{lock.rel()} written" + (f": {', '.join(changes)}" if changes else ""))
+        os.replace(out, lock.output)

@@ -1,0 +1,261 @@
+"""The lock lifecycle, for real: stamps, `nox -s lock -- --check`, relock, `--upgrade-package`, no conda.
+
+Pure logic runs on copies of the committed files; the session tests run the real `nox -s lock` (real uv,
+real PyPI: marked network) on a copy of the repository.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tools import envspec, locks
+
+ROOT = Path(__file__).resolve().parent.parent
+IGNORE = shutil.ignore_patterns(
+    ".nox", ".git", ".cache", "__pycache__", ".pytest_cache", ".ruff_cache", "results"
+)
+
+
+@pytest.fixture
+def repo(tmp_path) -> Path:
+    dst = tmp_path / "repo"
+    shutil.copytree(ROOT, dst, ignore=IGNORE)
+    return dst
+
+
+def plan_of(repo: Path) -> dict[str, locks.Lock]:
+    return {lock.rel(): lock for lock in locks.plan(repo)}
+
+
+def nox_lock(repo: Path, *args: str) -> subprocess.CompletedProcess:
+    """`nox -s lock -- ARGS` on the copy, on a PATH with this venv's tools (uv, nox) and no conda."""
+    env = {k: v for k, v in os.environ.items() if k not in ("CONDA_EXE", "MAMBA_EXE", "CONDA_PREFIX")}
+    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), "/usr/bin", "/bin"])
+    return subprocess.run(
+        [sys.executable, "-m", "nox", "--script-mode", "none", "--no-color", "-s", "lock", "--", *args],
+        cwd=repo,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+    )
+
+
+def session_end(done: subprocess.CompletedProcess) -> str:
+    lines = [ln for ln in (done.stdout + done.stderr).splitlines() if ln.startswith("nox > Session lock")]
+    assert lines, done.stdout + done.stderr
+    return lines[-1]
+
+
+def snapshot(repo: Path) -> dict[str, bytes]:
+    files = [*repo.glob("requirements/*"), *repo.glob("*.yml"), repo / "pyproject.toml"]
+    return {f.relative_to(repo).as_posix(): f.read_bytes() for f in files}
+
+
+def pins(path: Path) -> dict[str, set[str]]:
+    found: dict[str, set[str]] = {}
+    for entry in envspec.read_lock(path):
+        found.setdefault(entry.name, set()).add(entry.version)
+    return found
+
+
+# --- the stamp, on the committed files ---------------------------------------------------------------
+
+
+def test_every_committed_lock_is_current():
+    for lock in locks.plan():
+        if lock.kind == "conda-lock" and not lock.output.exists():
+            continue  # made only where conda runs; README "Refreshing conda-lock.yml"
+        assert locks.staleness(lock) is None, lock.rel()
+
+
+def test_conda_platforms_are_the_lock_targets():
+    assert set(locks.CONDA_PLATFORMS) == set(envspec.TARGETS)
+
+
+def test_a_comment_edit_is_not_drift_but_a_pin_edit_is(repo):
+    torch_in = repo / "requirements" / "torch.in"
+    lock = plan_of(repo)["requirements/torch.txt"]
+    torch_in.write_text("# a new comment line\n" + torch_in.read_text().replace("numpy\n", "numpy  # why\n"))
+    assert locks.staleness(lock) is None
+    torch_in.write_text(torch_in.read_text() + "six\n")
+    assert locks.staleness(lock) == "requirements/torch.in changed since it was locked"
+
+
+def test_each_input_makes_its_locks_stale(repo):
+    plan = plan_of(repo)
+    yml = repo / "environment-tf.yml"
+    yml.write_text(yml.read_text().replace("name: tf-metal", "name: tf-renamed"))
+    assert locks.staleness(plan["requirements/tf.txt"]) == "environment-tf.yml changed since it was locked"
+    assert locks.staleness(plan["requirements/torch.txt"]) is None
+
+    dev_in = repo / "requirements" / "dev.in"
+    dev_in.write_text(dev_in.read_text() + "six\n")
+    stale = {name for name, lock in plan.items() if lock.kind == "uv" and locks.staleness(lock)}
+    assert stale == {"requirements/tf.txt", "requirements/torch-dev.txt", "requirements/tf-dev.txt"}
+
+    pyproject = repo / "pyproject.toml"
+    pyproject.write_text(
+        pyproject.read_text().replace("platform_machine == 'x86_64'", "platform_machine == 'aarch64'")
+    )
+    for name in ("requirements/torch.txt", "requirements/tools.txt"):
+        assert locks.staleness(plan[name]) == "pyproject.toml [tool.uv] changed since it was locked"
+
+
+def test_a_relocked_environment_makes_its_layer_stale(repo):
+    """The dev layer is resolved against the environment's lock, so new pins there mean a new dev lock."""
+    plan = plan_of(repo)
+    torch_txt = repo / "requirements" / "torch.txt"
+    torch_txt.write_text(torch_txt.read_text().replace("filelock==3.19.1", "filelock==3.18.0"))
+    assert locks.staleness(plan["requirements/torch.txt"]) == "edited by hand after it was locked"
+    assert locks.staleness(plan["requirements/torch-dev.txt"]) == (
+        "requirements/torch.txt (constraint) changed since it was locked"
+    )
+
+
+def test_an_unstamped_or_missing_lock_is_stale(repo):
+    plan = plan_of(repo)
+    tools = repo / "requirements" / "tools.txt"
+    tools.write_text(locks.strip_stamp(tools.read_text()))
+    assert locks.staleness(plan["requirements/tools.txt"]).startswith("no input stamp")
+    tools.unlink()
+    assert locks.staleness(plan["requirements/tools.txt"]) == "missing"
+
+
+def test_stamping_twice_is_stable_and_strip_restores_what_uv_wrote():
+    lock = plan_of(ROOT)["requirements/torch.txt"]
+    text = lock.output.read_text()
+    assert locks.stamped(lock, text) == text
+    bare = locks.strip_stamp(text)
+    assert locks.STAMP_TITLE not in bare
+    assert (
+        bare.splitlines()[:2] == text.splitlines()[:2]
+    )  # uv's header: "... following command:", "nox -s lock"
+
+
+def test_pin_changes_name_each_moved_package(tmp_path):
+    before, after = tmp_path / "before.txt", tmp_path / "after.txt"
+    text = (ROOT / "requirements" / "torch.txt").read_text()
+    before.write_text(text)
+    after.write_text(text.replace("filelock==3.19.1", "filelock==3.18.0"))
+    assert locks.pin_changes(before, after) == ["filelock 3.19.1 -> 3.18.0"]
+    assert locks.pin_changes(before, before) == []
+
+
+# --- the real session ----------------------------------------------------------------------------------
+
+
+def test_check_fails_naming_the_edited_file_and_touches_nothing(repo):
+    with (repo / "requirements" / "torch.in").open("a") as f:
+        f.write("six\n")
+    before = snapshot(repo)
+    done = nox_lock(repo, "--check")
+    assert done.returncode == 1
+    assert session_end(done) == (
+        "nox > Session lock aborted: expected every lock current with its inputs, got stale "
+        "requirements/torch.txt (requirements/torch.in changed since it was locked): run `nox -s lock`."
+    )
+    assert snapshot(repo) == before
+    assert not (repo / ".cache").exists() and not (repo / "conda-lock.yml").exists()
+
+
+def test_check_passes_on_the_committed_locks_and_notes_the_missing_conda_lock(repo):
+    done = nox_lock(repo, "--check")
+    assert done.returncode == 0, done.stdout + done.stderr
+    out = done.stdout + done.stderr
+    assert "requirements/torch-dev.txt is current" in out
+    if not (ROOT / "conda-lock.yml").exists():
+        assert "conda-lock.yml is missing: it is made by `nox -s lock` on a machine with conda-lock" in out
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--bogus"], "got: unrecognized arguments: --bogus"),
+        (["--check", "--upgrade"], "got: argument --upgrade: not allowed with argument --check"),
+        (["--upgrade-package"], "got: argument --upgrade-package: expected one argument"),
+        (["--upgrade-package", "not-a-locked-package"], "got 'not-a-locked-package'"),
+    ],
+)
+def test_bad_options_are_one_line(repo, args, message):
+    before = snapshot(repo)
+    done = nox_lock(repo, *args)
+    assert done.returncode == 1
+    line = session_end(done)
+    assert line.startswith("nox > Session lock aborted: ") and line.endswith(message + ".")
+    assert snapshot(repo) == before
+
+
+@pytest.mark.network
+def test_relock_fixes_drift_and_says_conda_is_absent(repo):
+    with (repo / "requirements" / "torch.in").open("a") as f:
+        f.write("six  # a package a user adds\n")
+    assert nox_lock(repo, "--check").returncode == 1
+    done = nox_lock(repo)
+    out = done.stdout + done.stderr
+    assert done.returncode == 0, out
+    assert "requirements/torch.txt written: +six==" in out
+    assert "requirements/tools.txt unchanged" in out
+    # conda is absent here (no conda, mamba or micromamba on this PATH): one line, nothing written.
+    assert re.search(
+        r"^nox > conda-lock\.yml left as it is \(missing\): no conda, mamba or micromamba on PATH", out, re.M
+    )
+    assert not (repo / "conda-lock.yml").exists()
+    assert "six" in pins(repo / "requirements" / "torch.txt")
+    assert nox_lock(repo, "--check").returncode == 0
+    assert not (repo / ".cache" / "lock-staging").exists()
+
+
+@pytest.mark.network
+def test_a_failed_relock_leaves_every_lock_as_it_was(repo):
+    """torch resolves, tf does not: torch.txt must not be half-updated either."""
+    for name, line in (("torch.in", "six\n"), ("tf.in", "this-package-does-not-exist-gpuenv==1.0\n")):
+        with (repo / "requirements" / name).open("a") as f:
+            f.write(line)
+    before = {p: b for p, b in snapshot(repo).items() if p.endswith(".txt")}
+    done = nox_lock(repo)
+    assert done.returncode == 1
+    assert session_end(done).startswith(
+        "nox > Session lock aborted: requirements/tf.in: expected a resolvable"
+    )
+    assert {p: b for p, b in snapshot(repo).items() if p.endswith(".txt")} == before
+    assert not (repo / ".cache" / "lock-staging").exists()
+
+
+@pytest.mark.network
+def test_upgrade_package_moves_only_that_package(repo):
+    """Force two old pins, drop the force (plain relock keeps them), upgrade one (only it moves), then all."""
+    torch_in = repo / "requirements" / "torch.in"
+    original = torch_in.read_text()
+    torch_in.write_text(original + "filelock==3.18.0\njinja2==3.1.5\n")
+    assert nox_lock(repo).returncode == 0
+    torch_in.write_text(original)
+    done = nox_lock(repo)
+    assert done.returncode == 0, done.stdout + done.stderr
+    torch_txt = repo / "requirements" / "torch.txt"
+    assert pins(torch_txt)["filelock"] == {"3.18.0"} and pins(torch_txt)["jinja2"] == {"3.1.5"}
+
+    kept = repo.parent / "kept"
+    shutil.copytree(repo / "requirements", kept)
+    done = nox_lock(repo, "--upgrade-package", "filelock")
+    assert done.returncode == 0, done.stdout + done.stderr
+    moved = {}
+    for lock in sorted(kept.glob("*.txt")):
+        moved[lock.name] = locks.pin_changes(lock, repo / "requirements" / lock.name)
+        assert all(change.startswith("filelock 3.18.0 -> ") for change in moved[lock.name]), moved
+    assert moved["torch.txt"] and moved["torch-dev.txt"]  # the dev layer follows its environment's lock
+    assert pins(torch_txt)["jinja2"] == {"3.1.5"}
+    assert nox_lock(repo, "--check").returncode == 0
+
+    # --upgrade moves the rest too: jinja2 leaves the old pin plain relocks kept.
+    done = nox_lock(repo, "--upgrade")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "requirements/torch.txt written: " in done.stdout + done.stderr
+    assert pins(torch_txt)["jinja2"] != {"3.1.5"}

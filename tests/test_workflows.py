@@ -1,0 +1,115 @@
+"""The GitHub workflows validate offline against the maintained schema and run what the README promises."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tools import envspec
+
+ROOT = Path(__file__).resolve().parent.parent
+WORKFLOWS = ROOT / ".github" / "workflows"
+
+
+def check_jsonschema(*files: Path) -> subprocess.CompletedProcess:
+    """check-jsonschema's vendored copy of SchemaStore's github-workflow schema: no network needed."""
+    return subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "check_jsonschema",
+            "--builtin-schema",
+            "vendor.github-workflows",
+            *map(str, files),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def load(name: str) -> dict:
+    # PyYAML reads the key `on` as True (YAML 1.1); GitHub reads it as the string "on".
+    doc = yaml.safe_load((WORKFLOWS / name).read_text())
+    doc["on"] = doc.pop(True, doc.get("on"))
+    return doc
+
+
+def runs(job: dict) -> str:
+    return "\n".join(step.get("run", "") for step in job["steps"])
+
+
+def test_workflows_validate_against_the_github_workflow_schema():
+    files = sorted(WORKFLOWS.glob("*.yml"))
+    assert {f.name for f in files} == {"ci.yml", "relock.yml"}
+    done = check_jsonschema(*files)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_the_schema_check_catches_a_broken_workflow(tmp_path):
+    """Not vacuous: a misspelt key (`run-on` for `runs-on`) fails, naming the file."""
+    broken = tmp_path / "ci.yml"
+    broken.write_text(
+        (WORKFLOWS / "ci.yml").read_text().replace("runs-on: ubuntu-24.04", "run-on: ubuntu-24.04")
+    )
+    done = check_jsonschema(broken)
+    assert done.returncode == 1
+    assert str(broken) in done.stdout + done.stderr
+
+
+def test_ci_on_linux_checks_locks_then_tests_and_verifies():
+    job = load("ci.yml")["jobs"]["linux"]
+    assert job["runs-on"].startswith("ubuntu")
+    commands = runs(job)
+    order = [commands.index(c) for c in ("nox -s lock -- --check", "nox -s tests", "nox -s verify")]
+    assert order == sorted(order), "the drift check must run first, before anything is built"
+    assert "--require-hashes" in commands and "requirements/tools.txt" in commands
+
+
+def test_ci_on_macos_verifies_every_environment_by_conda_and_by_nox():
+    jobs = load("ci.yml")["jobs"]
+    conda, nox = jobs["macos-conda"], jobs["macos-nox"]
+    assert conda["runs-on"] == nox["runs-on"] == "macos-14"  # arm64 (Apple Silicon) hosted runner
+    rows = conda["strategy"]["matrix"]["include"]
+    envs = envspec.environments()
+    assert {r["env"] for r in rows} == set(envs)
+    for row in rows:
+        env = envs[row["env"]]
+        assert row["framework"] == env.framework
+        assert row["conda-env"] == envspec.read_conda_file(env)["name"], "must activate the yml's own name"
+    setup = next(s for s in conda["steps"] if s.get("uses", "").startswith("conda-incubator/setup-miniconda"))
+    assert setup["with"]["environment-file"] == "environment-${{ matrix.env }}.yml"
+    assert setup["with"]["miniforge-version"]  # Miniforge: a native arm64 conda, not an x86_64 one
+    assert "python -m checks.verify --framework ${{ matrix.framework }} --allow-cpu" in runs(conda)
+    assert "nox -s verify -- --allow-cpu" in runs(nox)
+
+
+def test_ci_says_why_macos_runs_without_the_gpu():
+    text = (WORKFLOWS / "ci.yml").read_text()
+    assert "Metal Performance Shaders (MPS) are not supported" in text
+    assert "docs.github.com" in text
+
+
+def test_relock_is_scheduled_and_opens_a_pull_request():
+    doc = load("relock.yml")
+    assert doc["on"]["schedule"][0]["cron"]
+    job = doc["jobs"]["relock"]
+    commands = runs(job)
+    assert "nox -s lock -- --upgrade" in commands
+    assert commands.index("nox -s lock -- --upgrade") < commands.index("nox -s verify")
+    assert "conda-lock" in commands  # this runner has conda, so it refreshes conda-lock.yml too
+    pr = next(s for s in job["steps"] if s.get("uses", "").startswith("peter-evans/create-pull-request"))
+    assert "conda-lock.yml" in pr["with"]["add-paths"] and "requirements/*.txt" in pr["with"]["add-paths"]
+    assert doc["permissions"] == {"contents": "write", "pull-requests": "write"}
+
+
+@pytest.mark.parametrize("name", ["ci.yml", "relock.yml"])
+def test_every_action_is_pinned_to_a_major_version(name):
+    for job in load(name)["jobs"].values():
+        for step in job["steps"]:
+            if "uses" in step:
+                assert "@v" in step["uses"], step["uses"]
