@@ -227,10 +227,11 @@ def lock(session: nox.Session) -> None:
         session.error("expected uv on PATH to lock, got none: `pipx install uv` or `pip install uv`")
     for env in ENVS.values():
         _uv_compile(session, env.requirements_in, env.lock)
-        for layer in LAYERS:
+        for i, layer in enumerate(LAYERS):
             layer_in = ROOT / "requirements" / f"{layer}.in"
-            _uv_compile(
-                session, layer_in, env.layer_lock(layer), "--constraint", str(env.lock.relative_to(ROOT))
-            )
+            # Constrained by the env lock and the layers before it: `tests` installs them all at once.
+            below = [env.lock, *(env.layer_lock(earlier) for earlier in LAYERS[:i])]
+            constraints = [arg for lock in below for arg in ("--constraint", str(lock.relative_to(ROOT)))]
+            _uv_compile(session, layer_in, env.layer_lock(layer), *constraints)
     for name in envspec.standalone_locks():
         _uv_compile(session, ROOT / "requirements" / f"{name}.in", ROOT / "requirements" / f"{name}.txt")
