@@ -214,6 +214,19 @@ def kernel(session: nox.Session, env: str) -> None:
     session.log(f"kernel {env!r} ({spec.display}) -> {registered['resource_dir']}")
 
 
+@nox.session(**PY39_SESSION, default=False)
+@nox.parametrize("env", list(ENVS))
+def run(session: nox.Session, env: str) -> None:
+    """Run your command in the environment (its lock), from the repository root: `-- python -m pkg.mod`."""
+    _require_python39(session)
+    if not session.posargs:
+        session.error("expected a command after --, got none: e.g. nox -s run -- python -m myproject.train")
+    spec = ENVS[env]
+    _spec(session, spec)
+    install_locks(session, spec.lock)
+    session.run(*session.posargs, env={"PYTHONPATH": str(ROOT), "TF_CPP_MIN_LOG_LEVEL": "1"})
+
+
 @nox.session(**PY39_SESSION)
 def lint(session: nox.Session) -> None:
     """Ruff: lint and format check of everything (posargs go to `ruff check`)."""
