@@ -9,6 +9,12 @@ from __future__ import annotations
 
 import json
 import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
 
 import pytest
 from conftest import ROOT, run_nox
@@ -90,3 +96,42 @@ def test_kernel_bad_flag_is_one_line(repo_copy, jupyter_data):
         in done.stdout + done.stderr
     )
     assert not (repo_copy.parent / "jupyter-data" / "kernels").exists()
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_colab_server_command_trusts_colab(tmp_path):
+    """The README's Colab server flags on the locked notebook server: Colab's origin is let in."""
+    _needs("notebook")
+    port, token, colab = _free_port(), "gpuenv-test-token", "https://colab.research.google.com"
+    jupyter = Path(sys.executable).parent / "jupyter"
+    server = subprocess.Popen(
+        [str(jupyter), "notebook", f"--NotebookApp.allow_origin={colab}", f"--port={port}",
+         "--NotebookApp.port_retries=0", "--no-browser", f"--IdentityProvider.token={token}"],
+        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        env={**os.environ, "JUPYTER_DATA_DIR": str(tmp_path), "JUPYTER_RUNTIME_DIR": str(tmp_path)},
+    )  # fmt: skip
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}/api/kernelspecs",
+        headers={"Origin": colab, "Authorization": f"token {token}"},
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                with urllib.request.urlopen(request, timeout=5) as reply:
+                    body, allowed = json.load(reply), reply.headers.get("Access-Control-Allow-Origin")
+                break
+            except OSError:
+                if server.poll() is not None or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.5)
+    finally:
+        server.terminate()
+        log = server.communicate(timeout=30)[0]
+    assert allowed == colab, log[-3000:]
+    assert body["default"] == "python3" and "python3" in body["kernelspecs"]
