@@ -110,8 +110,10 @@ def test_colab_server_command_trusts_colab(tmp_path):
     port, token, colab = _free_port(), "gpuenv-test-token", "https://colab.research.google.com"
     jupyter = Path(sys.executable).parent / "jupyter"
     server = subprocess.Popen(
-        [str(jupyter), "notebook", f"--NotebookApp.allow_origin={colab}", f"--port={port}",
-         "--NotebookApp.port_retries=0", "--no-browser", f"--IdentityProvider.token={token}"],
+        [str(jupyter), "notebook", f"--ServerApp.allow_origin={colab}", f"--port={port}",
+         "--ServerApp.port_retries=0", "--no-browser", f"--IdentityProvider.token={token}",
+         # CI runs as root, which jupyter_server refuses unless told; a Mac user is never root.
+         *(["--allow-root"] if os.geteuid() == 0 else [])],
         cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         env={**os.environ, "JUPYTER_DATA_DIR": str(tmp_path), "JUPYTER_RUNTIME_DIR": str(tmp_path)},
     )  # fmt: skip
