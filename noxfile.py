@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import json
 import os
 import shutil
 import subprocess
@@ -191,6 +192,61 @@ def tests(session: nox.Session, env: str) -> None:
         *session.posargs,
         env={"PYTHONPATH": str(ROOT), "TF_CPP_MIN_LOG_LEVEL": "1", "GPUENV_UNDER_TEST": env},
     )
+
+
+def _kernelspecs(session: nox.Session) -> dict:
+    """Jupyter's own view of the installed kernels, from the session venv's jupyter_client."""
+    out = session.run("python", "-m", "jupyter", "kernelspec", "list", "--json", silent=True)
+    return json.loads(out)["kernelspecs"]
+
+
+@nox.session(**PY39_SESSION, default=False)
+@nox.parametrize("env", list(ENVS))
+def kernel(session: nox.Session, env: str) -> None:
+    """Register the environment as a Jupyter kernel (lock + notebook layer); `-- --remove` unregisters."""
+    _require_python39(session)
+    unknown = [arg for arg in session.posargs if arg != "--remove"]
+    if unknown:
+        session.error(f"expected no option or --remove, got {unknown[0]!r}")
+    spec = ENVS[env]
+    _spec(session, spec)
+    notebook = spec.layer_lock("notebook")
+    if "--remove" in session.posargs:
+        # Only jupyter_client is needed to find and delete the kernelspec; the venv goes with it.
+        install_locks(session, notebook)
+        if env in _kernelspecs(session):
+            session.run("python", "-m", "jupyter", "kernelspec", "remove", "-y", env)
+        else:
+            session.log(f"no kernel named {env!r} is registered: nothing to remove")
+        shutil.rmtree(session.virtualenv.location, ignore_errors=True)
+        return
+    install_locks(session, spec.lock, notebook)
+    # --user: ~/Library/Jupyter/kernels on macOS, ~/.local/share/jupyter/kernels on Linux (JUPYTER_DATA_DIR
+    # moves it). Re-running replaces the spec, so registering is idempotent.
+    session.run(
+        "python", "-m", "ipykernel", "install", "--user", "--name", env, "--display-name", spec.display,
+        "--env", "PYTHONPATH", str(ROOT), "--env", "TF_CPP_MIN_LOG_LEVEL", "1",
+    )  # fmt: skip
+    registered = _kernelspecs(session).get(env, {})
+    python = Path(session.bin) / "python"
+    if registered.get("spec", {}).get("argv", [None])[0] != str(python):
+        session.error(f"expected kernel {env!r} to launch {python}, got {registered or 'no such kernel'}")
+    # Start it as Jupyter would and import the framework and checks/ in it.
+    session.run("python", str(ROOT / "tools" / "kernel_smoke.py"), env, spec.framework)
+    session.log(f"kernel {env!r} ({spec.display}) -> {registered['resource_dir']}")
+
+
+@nox.session(**PY39_SESSION, default=False)
+@nox.parametrize("env", list(ENVS))
+def run(session: nox.Session, env: str) -> None:
+    """Run your command in the environment (its lock), from the repository root: `-- python -m pkg.mod`."""
+    _require_python39(session)
+    if not session.posargs:
+        session.error("expected a command after --, got none: e.g. nox -s run -- python -m myproject.train")
+    spec = ENVS[env]
+    _spec(session, spec)
+    install_locks(session, spec.lock)
+    session.run(*session.posargs, env={"PYTHONPATH": str(ROOT), "TF_CPP_MIN_LOG_LEVEL": "1"})
 
 
 @nox.session(**PY39_SESSION)
@@ -439,7 +495,7 @@ def _relock(session: nox.Session, plan: list[locks.Lock], staging: Path, opts: a
         if lock.output.exists() and not out.exists():
             shutil.copyfile(lock.output, out)
         if lock.kind == "uv":
-            constraint = ["--constraint", lock.rel(lock.constraint)] if lock.constraint else []
+            constraint = [a for c in lock.constraints for a in ("--constraint", lock.rel(c))]
             _uv_compile(session, lock, staging, uv_extra + constraint)
         elif not _conda_lock(session, lock, out, opts):
             continue

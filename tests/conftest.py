@@ -2,6 +2,8 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import shutil
+import subprocess
 import sys
 from pathlib import Path
 
@@ -41,3 +43,29 @@ def root() -> Path:
 def env_under_test() -> str | None:
     """Which environment `nox -s tests` runs us in (None when pytest is run by hand)."""
     return os.environ.get("GPUENV_UNDER_TEST")
+
+
+# A copy of the repository to run real nox sessions in, and the runner (used by the Jupyter and starter
+# tests; the copy leaves out venvs, caches and results so each test builds what it checks).
+COPY_IGNORE = shutil.ignore_patterns(
+    ".nox", ".git", ".cache", "__pycache__", ".pytest_cache", ".ruff_cache", "results"
+)
+
+
+@pytest.fixture
+def repo_copy(tmp_path) -> Path:
+    dst = tmp_path / "repo"
+    shutil.copytree(ROOT, dst, ignore=COPY_IGNORE)
+    return dst
+
+
+def run_nox(repo: Path, *args: str, env: dict | None = None, timeout: int = 900):
+    """The real nox on `repo`; --script-mode none because this test venv holds nox's needs (dev layer)."""
+    return subprocess.run(
+        [sys.executable, "-m", "nox", "--script-mode", "none", "--no-color", *args],
+        cwd=repo,
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {})},
+        timeout=timeout,
+    )

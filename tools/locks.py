@@ -50,7 +50,8 @@ class Lock:
     output: Path
     kind: str
     source: Path | None = None  # the .in uv resolves
-    constraint: Path | None = None  # an environment's lock, for a layer resolved on top of it
+    # For a layer: the environment's lock and the layers before it, so `tests` can install them together.
+    constraints: tuple[Path, ...] = ()
     conda_files: tuple[Path, ...] = ()  # the environment ymls whose conda layer conda-lock solves
     root: Path = envspec.ROOT
 
@@ -64,9 +65,11 @@ def plan(root: Path = envspec.ROOT) -> list[Lock]:
     locks = []
     for env in envs.values():
         locks.append(Lock(env.lock, "uv", source=env.requirements_in, root=root))
+        below = [env.lock]
         for layer in envspec.layers(root):
             source = root / "requirements" / f"{layer}.in"
-            locks.append(Lock(env.layer_lock(layer), "uv", source=source, constraint=env.lock, root=root))
+            locks.append(Lock(env.layer_lock(layer), "uv", source=source, constraints=tuple(below), root=root))
+            below.append(env.layer_lock(layer))
     for name in envspec.standalone_locks(root):
         req = root / "requirements"
         locks.append(Lock(req / f"{name}.txt", "uv", source=req / f"{name}.in", root=root))
@@ -111,8 +114,8 @@ def inputs(lock: Lock, read: Callable[[Path], str] = Path.read_text) -> dict[str
     found: dict[str, str] = {}
     if lock.kind == "uv":
         found[lock.rel(lock.source)] = _digest(requirements_meaning(lock.source))
-        if lock.constraint is not None:
-            found[f"{lock.rel(lock.constraint)} (constraint)"] = _digest(lock_body(read(lock.constraint)))
+        for constraint in lock.constraints:
+            found[f"{lock.rel(constraint)} (constraint)"] = _digest(lock_body(read(constraint)))
         if lock.source.name == f"{lock.output.stem}.in":  # an environment's own lock: its yml too
             conda_file = root / f"environment-{lock.output.stem}.yml"
             if conda_file.exists():
