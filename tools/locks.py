@@ -68,8 +68,9 @@ def plan(root: Path = envspec.ROOT) -> list[Lock]:
         below = [env.lock]
         for layer in envspec.layers(root):
             source = root / "requirements" / f"{layer}.in"
-            locks.append(Lock(env.layer_lock(layer), "uv", source=source, constraints=tuple(below), root=root))
-            below.append(env.layer_lock(layer))
+            layer_lock = env.layer_lock(layer)
+            locks.append(Lock(layer_lock, "uv", source=source, constraints=tuple(below), root=root))
+            below.append(layer_lock)
     for name in envspec.standalone_locks(root):
         req = root / "requirements"
         locks.append(Lock(req / f"{name}.txt", "uv", source=req / f"{name}.in", root=root))
