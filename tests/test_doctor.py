@@ -28,7 +28,8 @@ EXPECTED = {
     "linux-x86_64-cpu-torch": {"nvidia-driver": "warn", "torch-import": "ok", "torch-cuda": "warn"},
     "linux-x86_64-cpu-tf": {"nvidia-driver": "warn", "tf-import": "ok", "numpy-tf": "ok", "tf-gpu": "ok"},
     "linux-x86_64-tf-numpy2": {"nvidia-driver": "warn", "tf-import": "fail", "numpy-tf": "fail"},
-    "linux-2gpu-torch-ok": {"nvidia-driver": "ok", "torch-import": "ok", "torch-cuda": "ok"},
+    # Recorded on the lent 2x H200 box (its own python3 3.12 + torch 2.11.0+cu130, driver 580.159.04).
+    "linux-h200x2-torch": {"nvidia-driver": "ok", "torch-import": "ok", "torch-cuda": "ok"},
     "linux-2gpu-tf-cpu": {"nvidia-driver": "ok", "tf-import": "ok", "numpy-tf": "ok", "tf-gpu": "warn"},
     "linux-driver-too-old": {"nvidia-driver": "ok", "torch-import": "ok", "torch-cuda": "fail"},
     "linux-driver-minor-compat": {"nvidia-driver": "ok", "torch-import": "ok", "torch-cuda": "warn"},
