@@ -73,6 +73,11 @@ class Environment:
     framework: str
     display: str
     root: Path = ROOT
+    # The oldest systems the lock promises to serve: every macOS wheel's platform tag and every Mach-O
+    # binary's declared minimum must be at or below macos_min, every Linux wheel's manylinux glibc at or
+    # below glibc_min (`nox -s wheels` checks both from the real wheels).
+    macos_min: str = "12.3"
+    glibc_min: str = "2.28"
 
     @property
     def conda_file(self) -> Path:
@@ -118,7 +123,8 @@ def environments(root: Path = ROOT) -> dict[str, Environment]:
     envs = {}
     for name, row in table.items():
         try:
-            envs[name] = Environment(name, row["framework"], row["display"], root)
+            floors = {k: str(row[k]) for k in ("macos_min", "glibc_min") if k in row}
+            envs[name] = Environment(name, row["framework"], row["display"], root, **floors)
         except KeyError as exc:
             raise SpecError(f"pyproject.toml [tool.gpuenv.environments] {name}: expected key {exc}") from None
     return envs
