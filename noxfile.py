@@ -204,11 +204,11 @@ def wheels(session: nox.Session) -> None:
 
 @nox.session(**PY39_SESSION, default=False)
 def pair(session: nox.Session) -> None:
-    """Can this TensorFlow and tensorflow-metal work together? `-- tensorflow-macos==2.9.2 tensorflow-metal==0.7.0`."""
+    """Can a TensorFlow and a tensorflow-metal work together? Both pins after `--`; exit 1 says why not."""
     if not session.posargs:
         session.error(
-            "expected two pins after --, e.g. `nox -s pair -- tensorflow-macos==2.9.2 tensorflow-metal==0.7.0`, "
-            "got none"
+            "expected two pins after --, e.g. "
+            "`nox -s pair -- tensorflow-macos==2.9.2 tensorflow-metal==0.7.0`, got none"
         )
     _dev_layer(session)
     session.run("python", "-m", "tools.tfpair", *session.posargs, env={"PYTHONPATH": str(ROOT)})

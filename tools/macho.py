@@ -130,7 +130,8 @@ def macho_members(wheel: zipfile.ZipFile) -> list[str]:
 
 
 def demangle(raw: str) -> str:
-    """C++ name of a Mach-O symbol (which carries one extra leading underscore); raw if not C++."""
+    """The source-level name of a Mach-O symbol, which carries one extra leading underscore: C++ names
+    demangled, C names as written (cxxfilt returns a name that is not mangled unchanged)."""
     name = raw[1:] if raw.startswith("_") else raw
     try:
         return cxxfilt.demangle(name)

@@ -54,7 +54,11 @@ def documented(tf_version: str, metal_version: str, table: dict | None = None) -
     """Apple's row that pairs this TF minor with exactly this plugin version, if any."""
     rows = (table or apple_table())["pairs"]
     return next(
-        (r for r in rows if _minor(tf_version) in r["tensorflow"] and Version(r["metal"]) == Version(metal_version)),
+        (
+            r
+            for r in rows
+            if _minor(tf_version) in r["tensorflow"] and Version(r["metal"]) == Version(metal_version)
+        ),
         None,
     )
 
@@ -102,7 +106,9 @@ def group_missing(missing: list[str], table: dict | None = None) -> dict[str, di
     return dict(sorted(groups.items()))
 
 
-def check(tf_pin: str, tf_wheel: Path, metal_pin: str, metal_wheel: Path, cache: Path = wheels.CACHE) -> PairResult:
+def check(
+    tf_pin: str, tf_wheel: Path, metal_pin: str, metal_wheel: Path, cache: Path = wheels.CACHE
+) -> PairResult:
     """Link the plugin's dynamic-lookup imports against the TF wheel's exports; compare with Apple's table."""
     table = apple_table()
     result = PairResult(tf_pin, metal_pin, tf_wheel.name, metal_wheel.name)
@@ -115,7 +121,8 @@ def check(tf_pin: str, tf_wheel: Path, metal_pin: str, metal_wheel: Path, cache:
     }
     if not wanted:
         result.problems.append(
-            f"{metal_wheel.name}: expected a tensorflow-plugins/ binary importing TensorFlow symbols, got none"
+            f"{metal_wheel.name}: expected a tensorflow-plugins/ binary importing TensorFlow symbols, "
+            "got none"
         )
         return result
     result.imports = len(wanted)
@@ -126,7 +133,9 @@ def check(tf_pin: str, tf_wheel: Path, metal_pin: str, metal_wheel: Path, cache:
     result.apple = documented(tf_version, metal_version, table)
     if not result.apple:
         for row in apple_rows_for(metal_version=metal_version, table=table):
-            result.apple_notes.append(f"Apple pairs {PLUGIN} {row['metal']} with TF {', '.join(row['tensorflow'])}")
+            result.apple_notes.append(
+                f"Apple pairs {PLUGIN} {row['metal']} with TF {', '.join(row['tensorflow'])}"
+            )
         for row in apple_rows_for(tf_version=tf_version, table=table):
             result.apple_notes.append(f"Apple pairs TF {_minor(tf_version)} with {PLUGIN} {row['metal']}")
     if not result.links:
@@ -160,7 +169,9 @@ def describe(result: PairResult) -> list[str]:
             f"{result.apple['metal']}, macOS {result.apple['macos']}+)"
         )
     else:
-        lines.append("  Apple-documented: no" + (f" ({'; '.join(result.apple_notes)})" if result.apple_notes else ""))
+        lines.append(
+            "  Apple-documented: no" + (f" ({'; '.join(result.apple_notes)})" if result.apple_notes else "")
+        )
     return lines
 
 
@@ -173,7 +184,11 @@ def locked_pairs(env: envspec.Environment, checks: list[wheels.WheelCheck], cach
         return []
     folder = cache / TARGET
     result = check(
-        f"{tf.name}=={tf.version}", folder / tf.file, f"{PLUGIN}=={plugin.version}", folder / plugin.file, cache
+        f"{tf.name}=={tf.version}",
+        folder / tf.file,
+        f"{PLUGIN}=={plugin.version}",
+        folder / plugin.file,
+        cache,
     )
     if result.links and not result.apple:
         result.problems.append(
@@ -238,9 +253,13 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         macho.version_tuple(args.macos)
+    except ValueError:
+        print(f"error: expected --macos like 12.1, got {args.macos!r}", file=sys.stderr)
+        return 2
+    try:
         result = check_pins(args.pins, args.macos)
-    except (PairError, ValueError) as exc:
-        print(f"error: {exc}" if isinstance(exc, PairError) else f"error: expected --macos like 12.1, got {args.macos!r}", file=sys.stderr)
+    except PairError as exc:
+        print(f"error: {exc}", file=sys.stderr)
         return 2
     except wheels.WheelError as exc:
         print(f"error: {exc}", file=sys.stderr)
