@@ -223,7 +223,7 @@ def _uv_compile(session: nox.Session, source: Path, output: Path, *extra: str) -
         "--quiet",
         "--universal",
         "--python-version",
-        PY,
+        envspec.PYTHON_FLOOR,
         "--generate-hashes",
         "--only-binary",
         ":all:",

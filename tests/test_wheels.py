@@ -174,7 +174,7 @@ def test_a_pair_whose_wheel_does_not_exist_is_one_clear_line():
     assert "Traceback" not in done.stderr
     lines = done.stderr.strip().splitlines()
     assert lines == [
-        "error: tensorflow-metal==0.0.42: expected a wheel for CPython 3.9 on macOS 12.1 arm64, "
+        "error: tensorflow-metal==0.0.42: expected a wheel for CPython 3.9.18 on macOS 12.1 arm64, "
         "got none from the package index (No matching distribution found for tensorflow-metal==0.0.42)"
     ]
 

@@ -22,6 +22,11 @@ else:  # nox itself depends on tomli below 3.11
 
 ROOT = Path(__file__).resolve().parent.parent
 PYTHON = "3.9"
+# The oldest 3.9.x the locks resolve for (`uv pip compile --python-version`). Not 3.9.0: every
+# cryptography since 44.0.0 declares Requires-Python ">=3.7,!=3.9.0,!=3.9.1" (PyPI metadata), so resolving
+# from 3.9.0 split the tf lock into a cryptography 47.0.0 line for 3.9.0 that 47.0.0 itself excludes: no
+# wheel installs there (`nox -s wheels` found it). From 3.9.2 the lock has one line that installs.
+PYTHON_FLOOR = "3.9.2"
 
 # The two platforms every lock must serve, as concrete marker environments (PEP 508). They must match
 # [tool.uv] environments in pyproject.toml, which tells uv's resolver the same thing; a test holds the two

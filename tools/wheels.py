@@ -133,9 +133,12 @@ def cached(name: str, version: str, target: str, floor: str, cache: Path = CACHE
     return min(hits, key=lambda p: tag_rank(p.name, target, floor)) if hits else None
 
 
-def _pip_download(pins: list[str], target: str, floor: str, dest: Path) -> subprocess.CompletedProcess:
+def _pip_download(
+    pins: list[str], target: str, floor: str, dest: Path, python: str
+) -> subprocess.CompletedProcess:
+    # A full version (3.9.18), because pip also checks each release's Requires-Python against it.
     cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:"]
-    cmd += ["--python-version", f"{PYTHON[0]}.{PYTHON[1]}", "--implementation", "cp"]
+    cmd += ["--python-version", python, "--implementation", "cp"]
     cmd += ["--abi", f"cp{PYTHON[0]}{PYTHON[1]}", "--progress-bar", "off", "--dest", str(dest)]
     for plat in platforms(target, floor):
         cmd += ["--platform", plat]
@@ -149,12 +152,15 @@ def _pip_reason(done: subprocess.CompletedProcess) -> str:
     )
 
 
-def fetch(pins: list[tuple[str, str]], target: str, floor: str, cache: Path = CACHE) -> dict:
+def fetch(
+    pins: list[tuple[str, str]], target: str, floor: str, cache: Path = CACHE, python: str | None = None
+) -> dict:
     """name==version -> cached wheel Path, or the one-line reason none exists. Downloads what is missing.
 
     One pip call for all missing pins (a pin list must not repeat a name, so duplicates go in later
     rounds); if it fails, each missing pin is retried alone so every failure gets its own reason.
     """
+    python = python or envspec.TARGETS[target]["python_full_version"]
     found: dict[tuple[str, str], Path | str] = {}
     missing = []
     for name, version in pins:
@@ -172,13 +178,13 @@ def fetch(pins: list[tuple[str, str]], target: str, floor: str, cache: Path = CA
         slot = next((r for r in rounds if all(n != pin[0] for n, _ in r)), None)
         slot.append(pin) if slot is not None else rounds.append([pin])
     for batch in rounds:
-        done = _pip_download([f"{n}=={v}" for n, v in batch], target, floor, dest)
+        done = _pip_download([f"{n}=={v}" for n, v in batch], target, floor, dest, python)
         singles = [[pin] for pin in batch] if done.returncode else []
         for single in singles:
-            one = _pip_download([f"{single[0][0]}=={single[0][1]}"], target, floor, dest)
+            one = _pip_download([f"{single[0][0]}=={single[0][1]}"], target, floor, dest, python)
             if one.returncode:
                 found[single[0]] = (
-                    f"{single[0][0]}=={single[0][1]}: expected a wheel for CPython 3.9 on "
+                    f"{single[0][0]}=={single[0][1]}: expected a wheel for CPython {python} on "
                     f"{floor_name(target, floor)}, got none from the package index ({_pip_reason(one)})"
                 )
         for pin in batch:
@@ -268,11 +274,17 @@ class WheelCheck:
     facts: dict = field(default_factory=dict)
 
 
-def _pins(env: envspec.Environment, target: str) -> list[envspec.LockedRequirement]:
-    """Every lock entry some CPython 3.9.x on this target installs (uv may split at 3.9.0 vs later)."""
-    return [
-        e for e in envspec.read_lock(env.lock) if any(e.applies_to(target, v) for v in envspec.PATCH_RELEASES)
-    ]
+def _pins(env: envspec.Environment, target: str) -> dict[str, list[envspec.LockedRequirement]]:
+    """Every lock entry some CPython 3.9.x on this target installs, by the 3.9.x to check it at: the target's
+    own (3.9.18) where the entry applies there, else the first patch release it is for (uv may split a
+    package at a patch release; pip then checks that release against the package's Requires-Python)."""
+    default = envspec.TARGETS[target]["python_full_version"]
+    by_python: dict[str, list[envspec.LockedRequirement]] = {}
+    for entry in envspec.read_lock(env.lock):
+        python = next((v for v in (default, *envspec.PATCH_RELEASES) if entry.applies_to(target, v)), None)
+        if python:
+            by_python.setdefault(python, []).append(entry)
+    return by_python
 
 
 def floor_of(env: envspec.Environment, target: str) -> str:
@@ -340,8 +352,10 @@ def platform_minimum(filename: str) -> str | None:
 def check_lock(env: envspec.Environment, target: str, cache: Path = CACHE) -> list[WheelCheck]:
     """Download (or reuse) every wheel the lock installs on the target and check each."""
     floor = floor_of(env, target)
-    entries = _pins(env, target)
-    wheels = fetch([(e.name, e.version) for e in entries], target, floor, cache)
+    entries, wheels = [], {}
+    for python, group in _pins(env, target).items():
+        entries += group
+        wheels.update(fetch([(e.name, e.version) for e in group], target, floor, cache, python))
     checks = []
     for entry in entries:
         check = WheelCheck(env.name, target, entry.name, entry.version)
