@@ -252,8 +252,7 @@ def run(session: nox.Session, env: str) -> None:
 @nox.session(**PY39_SESSION)
 def lint(session: nox.Session) -> None:
     """Ruff: lint and format check of everything (posargs go to `ruff check`)."""
-    _require_python39(session)
-    install_locks(session, next(iter(ENVS.values())).layer_lock("dev"))
+    _dev_layer(session)
     session.run("ruff", "check", *session.posargs, ".")
     session.run("ruff", "format", "--check", ".")
 
@@ -316,6 +315,41 @@ def doctor(session: nox.Session, env: str) -> None:
         *session.posargs,
         env={**doctor_env, "TF_CPP_MIN_LOG_LEVEL": "1"},
     )
+
+
+def _dev_layer(session: nox.Session) -> None:
+    """The tools' venv: the dev layer's lock (pip, macholib, cxxfilt, packaging, ...), hashes checked."""
+    _require_python39(session)
+    install_locks(session, next(iter(ENVS.values())).layer_lock("dev"))
+
+
+@nox.session(**PY39_SESSION, default=False)
+def wheels(session: nox.Session) -> None:
+    """Every lock's real wheels, macOS arm64 + Linux x86_64: sha256, tags, minimum OS, MPS, Metal plugin."""
+    _dev_layer(session)
+    for spec in ENVS.values():
+        _spec(session, spec)
+    session.run(
+        "python",
+        "-m",
+        "tools.wheels",
+        "--json",
+        str(ROOT / "results" / "wheels.json"),
+        *session.posargs,
+        env={"PYTHONPATH": str(ROOT)},
+    )
+
+
+@nox.session(**PY39_SESSION, default=False)
+def pair(session: nox.Session) -> None:
+    """Can a TensorFlow and a tensorflow-metal work together? Both pins after `--`; exit 1 says why not."""
+    if not session.posargs:
+        session.error(
+            "expected two pins after --, e.g. "
+            "`nox -s pair -- tensorflow-macos==2.9.2 tensorflow-metal==0.7.0`, got none"
+        )
+    _dev_layer(session)
+    session.run("python", "-m", "tools.tfpair", *session.posargs, env={"PYTHONPATH": str(ROOT)})
 
 
 class _LockArgs(argparse.ArgumentParser):

@@ -22,6 +22,11 @@ else:  # nox itself depends on tomli below 3.11
 
 ROOT = Path(__file__).resolve().parent.parent
 PYTHON = "3.9"
+# The oldest 3.9.x the locks resolve for (`uv pip compile --python-version`). Not 3.9.0: every
+# cryptography since 44.0.0 declares Requires-Python ">=3.7,!=3.9.0,!=3.9.1" (PyPI metadata), so resolving
+# from 3.9.0 split the tf lock into a cryptography 47.0.0 line for 3.9.0 that 47.0.0 itself excludes: no
+# wheel installs there (`nox -s wheels` found it). From 3.9.2 the lock has one line that installs.
+PYTHON_FLOOR = "3.9.2"
 
 # The two platforms every lock must serve, as concrete marker environments (PEP 508). They must match
 # [tool.uv] environments in pyproject.toml, which tells uv's resolver the same thing; a test holds the two
@@ -73,6 +78,11 @@ class Environment:
     framework: str
     display: str
     root: Path = ROOT
+    # The oldest systems the lock promises to serve: every macOS wheel's platform tag and every Mach-O
+    # binary's declared minimum must be at or below macos_min, every Linux wheel's manylinux glibc at or
+    # below glibc_min (`nox -s wheels` checks both from the real wheels).
+    macos_min: str = "12.3"
+    glibc_min: str = "2.28"
 
     @property
     def conda_file(self) -> Path:
@@ -118,7 +128,8 @@ def environments(root: Path = ROOT) -> dict[str, Environment]:
     envs = {}
     for name, row in table.items():
         try:
-            envs[name] = Environment(name, row["framework"], row["display"], root)
+            floors = {k: str(row[k]) for k in ("macos_min", "glibc_min") if k in row}
+            envs[name] = Environment(name, row["framework"], row["display"], root, **floors)
         except KeyError as exc:
             raise SpecError(f"pyproject.toml [tool.gpuenv.environments] {name}: expected key {exc}") from None
     return envs

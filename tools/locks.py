@@ -27,7 +27,7 @@ from tools import envspec
 UV_COMPILE_OPTIONS = (
     "--universal",
     "--python-version",
-    envspec.PYTHON,
+    envspec.PYTHON_FLOOR,
     "--generate-hashes",
     "--only-binary",
     ":all:",

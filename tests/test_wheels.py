@@ -1,0 +1,225 @@
+"""The macOS arm64 half of every lock, proven from the real wheels (downloaded once into .cache/wheels).
+
+Tag and floor logic runs on real PyPI wheel filenames; everything else downloads the real wheels with pip
+and reads their Mach-O binaries with macholib. The Linux x86_64 half (torch's ~3 GB of CUDA wheels) is
+`nox -s wheels`' job in CI, not the test suite's.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+import zipfile
+
+import pytest
+
+from tools import envspec, macho, tfpair, wheels
+
+ENVS = envspec.environments()
+ROOT = envspec.ROOT
+
+# The nine symbols tensorflow-metal 0.7.0's libmetal_plugin.dylib imports and tensorflow-macos 2.9.2 lacks
+# (recorded with `nox -s pair -- tensorflow-macos==2.9.2 tensorflow-metal==0.7.0`, matching facts.md's
+# llvm-nm reading).
+NINE = {
+    "tsl::internal::CheckOpMessageBuilder::CheckOpMessageBuilder(char const*)",
+    "tsl::internal::CheckOpMessageBuilder::~CheckOpMessageBuilder()",
+    "tsl::internal::CheckOpMessageBuilder::ForVar2()",
+    "tsl::internal::CheckOpMessageBuilder::NewString()",
+    "tsl::internal::LogMessage::LogMessage(char const*, int, int)",
+    "tsl::internal::LogMessage::~LogMessage()",
+    "tsl::internal::LogMessage::VmoduleActivated(char const*, int)",
+    "tsl::internal::LogMessageFatal::LogMessageFatal(char const*, int)",
+    "tsl::internal::LogMessageFatal::~LogMessageFatal()",
+}
+
+
+# ---- tag and floor logic on real wheel filenames (from PyPI) ----------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("filename", "target", "floor", "fits"),
+    [
+        ("torch-2.8.0-cp39-none-macosx_11_0_arm64.whl", "macos-arm64", "12.3", True),
+        ("tensorflow_metal-0.7.0-cp39-cp39-macosx_12_0_arm64.whl", "macos-arm64", "12.1", True),
+        ("tensorflow_metal-0.7.0-cp39-cp39-macosx_12_0_arm64.whl", "macos-arm64", "11.0", False),
+        ("numpy-2.0.2-cp39-cp39-macosx_14_0_arm64.whl", "macos-arm64", "12.3", False),
+        ("numpy-2.0.2-cp39-cp39-macosx_10_9_x86_64.whl", "macos-arm64", "12.3", False),
+        ("filelock-3.19.1-py3-none-any.whl", "macos-arm64", "12.3", True),
+        ("torch-2.8.0-cp310-none-macosx_11_0_arm64.whl", "macos-arm64", "12.3", False),
+        ("torch-2.8.0-cp39-cp39-manylinux_2_28_x86_64.whl", "linux-x86_64", "2.28", True),
+        ("torch-2.8.0-cp39-cp39-manylinux_2_28_x86_64.whl", "linux-x86_64", "2.17", False),
+        (
+            "tensorflow_cpu-2.9.3-cp39-cp39-manylinux_2_17_x86_64.manylinux2014_x86_64.whl",
+            "linux-x86_64",
+            "2.28",
+            True,
+        ),
+        ("torch-2.8.0-cp39-cp39-manylinux_2_28_aarch64.whl", "linux-x86_64", "2.28", False),
+    ],
+)
+def test_tag_fits_the_floor(filename, target, floor, fits):
+    problem = wheels.tag_problem(filename, target, floor)
+    assert (problem is None) == fits, problem
+    if not fits:
+        assert problem.startswith(f"{filename}: expected a CPython 3.9 wheel for ")
+
+
+def test_source_distribution_is_refused():
+    problem = wheels.tag_problem("torch-2.8.0.tar.gz", "macos-arm64", "12.3")
+    assert problem == (
+        "torch-2.8.0.tar.gz: expected a binary wheel, got a source distribution (it would build on install)"
+    )
+
+
+def test_platform_minimum_and_pip_preference():
+    assert wheels.platform_minimum("tensorflow_metal-0.7.0-cp39-cp39-macosx_12_0_arm64.whl") == "12.0"
+    better = "numpy-2.0.2-cp39-cp39-macosx_12_0_arm64.whl"
+    older = "numpy-2.0.2-cp39-cp39-macosx_11_0_arm64.whl"
+    assert wheels.tag_rank(better, "macos-arm64", "12.3") < wheels.tag_rank(older, "macos-arm64", "12.3")
+
+
+def test_demangle_and_group_a_real_symbol():
+    name = macho.demangle("__ZN3tsl8internal10LogMessageC1EPKcii")
+    assert name == "tsl::internal::LogMessage::LogMessage(char const*, int, int)"
+    assert macho.owner(name) == "tsl::internal::LogMessage"
+    assert macho.owner("std::map<int, a::b>::find(a::b const&)") == "std::map<int, a::b>"
+    assert macho.demangle("_objc_msgSend") == "objc_msgSend"  # C: only Mach-O's underscore goes
+    assert macho.version_string(0x000B0000) == "11.0" and macho.version_string(0x000C0301) == "12.3.1"
+
+
+def test_apple_table_lookup():
+    assert tfpair.documented("2.9.2", "0.5.0")["macos"] == "12.1"
+    assert tfpair.documented("2.9.2", "0.7.0") is None
+    assert tfpair.documented("2.16.1", "1.1.0") is not None
+    assert tfpair.first_tensorflow("tsl::internal::LogMessage::~LogMessage()") == "2.11"
+
+
+@pytest.mark.parametrize(
+    "pins",
+    [
+        [],
+        ["tensorflow-macos==2.9.2"],
+        ["tensorflow-macos>=2.9", "tensorflow-metal==0.5.0"],
+        ["torch==2.8.0", "x"],
+    ],
+)
+def test_bad_pair_arguments_exit_2_with_one_line(pins, capsys):
+    assert tfpair.main(pins) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: expected ")
+
+
+# ---- the real wheels -------------------------------------------------------------------------------------
+
+
+@pytest.mark.network
+def test_apple_table_is_the_one_in_tensorflow_metal_metadata():
+    """Our data file carries Apple's table row for row as the tensorflow-metal 1.2.0 wheel's description."""
+    got = wheels.fetch([("tensorflow-metal", "1.2.0")], "macos-arm64", "12.1")[("tensorflow-metal", "1.2.0")]
+    with zipfile.ZipFile(got) as zf:
+        meta = zf.read(next(n for n in zf.namelist() if n.endswith(".dist-info/METADATA"))).decode()
+    rows = [ln.strip() for ln in meta.splitlines() if ln.startswith("|v")]
+    assert rows == [r["row"] for r in tfpair.apple_table()["pairs"]]
+    for row in tfpair.apple_table()["pairs"]:  # the parsed columns agree with the verbatim row
+        cells = [c.strip() for c in row["row"].strip("|").split("|")]
+        assert cells[1] == f"v{row['metal']}" and cells[2] == f"{row['macos']}+"
+        assert cells[0].split("-")[0] == f"v{row['tensorflow'][0]}"
+
+
+@pytest.mark.network
+def test_shipped_pair_links_and_is_documented():
+    result = tfpair.check_pins(["tensorflow-macos==2.9.2", "tensorflow-metal==0.5.0"])
+    assert result.links and not result.missing and not result.problems
+    assert result.imports > 9  # the plugin does import TensorFlow symbols, and every one resolves
+    assert result.apple and result.apple["metal"] == "0.5.0"
+
+
+@pytest.mark.network
+def test_seed_pair_is_refused_with_the_nine_tsl_symbols():
+    result = tfpair.check_pins(["tensorflow-macos==2.9.2", "tensorflow-metal==0.7.0"])
+    assert not result.links and result.apple is None
+    assert {macho.demangle(s) for s in result.missing} == NINE
+    assert set(result.groups) == {
+        "tsl::internal::CheckOpMessageBuilder",
+        "tsl::internal::LogMessage",
+        "tsl::internal::LogMessageFatal",
+    }
+    assert all(g["hint"] == "2.11" for g in result.groups.values())
+    assert "needs tsl::internal::LogMessage — built for TF ≥ 2.11" in result.problems[0]
+
+
+def _pair_cli(*pins: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "tools.tfpair", *pins], cwd=ROOT, capture_output=True, text=True, timeout=900
+    )
+
+
+@pytest.mark.network
+def test_pair_cli_exit_status_and_reason():
+    bad = _pair_cli("tensorflow-macos==2.9.2", "tensorflow-metal==0.7.0")
+    assert bad.returncode == 1
+    assert "needs tsl::internal::LogMessageFatal — built for TF ≥ 2.11 (2):" in bad.stdout
+    assert bad.stdout.strip().splitlines()[-1] == "FAILED"
+    good = _pair_cli("tensorflow-metal==0.5.0", "tensorflow-macos==2.9.2")  # either order
+    assert good.returncode == 0 and good.stdout.strip().splitlines()[-1] == "PASS", good.stdout + good.stderr
+
+
+@pytest.mark.network
+def test_a_pair_whose_wheel_does_not_exist_is_one_clear_line():
+    done = _pair_cli("tensorflow-macos==2.9.2", "tensorflow-metal==0.0.42")
+    assert done.returncode == 1
+    assert "Traceback" not in done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert lines == [
+        "error: tensorflow-metal==0.0.42: expected a wheel for CPython 3.9.18 on macOS 12.1 arm64, "
+        "got none from the package index (No matching distribution found for tensorflow-metal==0.0.42)"
+    ]
+
+
+@pytest.mark.network
+@pytest.mark.parametrize("name", list(ENVS))
+def test_macos_half_of_every_lock(name):
+    """Every wheel the lock installs on a Mac: binary, hashed in the lock, at or below the floor."""
+    checks = wheels.check_lock(ENVS[name], "macos-arm64")
+    assert checks and all(c.file and c.file.endswith(".whl") for c in checks)
+    assert [p for c in checks for p in c.problems] == []
+    pairs = tfpair.locked_pairs(ENVS[name], checks, wheels.CACHE)
+    assert all(p.links and p.apple and not p.problems for p in pairs)
+    assert bool(pairs) == (name == "tf")
+
+
+@pytest.mark.network
+def test_torch_macos_wheel_is_the_mps_build():
+    checks = {c.name: c for c in wheels.check_lock(ENVS["torch"], "macos-arm64")}
+    mps = checks["torch"].facts["mps"]
+    libtorch = mps["binaries"]["torch/lib/libtorch_cpu.dylib"]
+    assert set(libtorch) == set(wheels.MPS_FRAMEWORKS)
+    assert set(libtorch.values()) <= {"load", "weak"}
+    assert mps["mps_floor"] == "12.3" == ENVS["torch"].macos_min
+    assert mps["wheel_tag_minimum"] == wheels.platform_minimum(checks["torch"].file) == "11.0"
+    # Measured: torch 2.8.0's bundled libomp.dylib declares macOS 14.0 (LC_BUILD_VERSION), above its wheel
+    # tag (pytorch/pytorch#173666); every other binary declares 11.0. Reported as a warning, not a failure.
+    assert mps["binaries_minimum"] == "14.0"
+    assert [w.split(" in ")[0] for w in checks["torch"].warnings] == ["torch/lib/libomp.dylib"]
+    assert not checks["torch"].problems
+
+
+@pytest.mark.network
+def test_a_hash_the_lock_does_not_carry_is_caught(tmp_path):
+    """A lock whose hashes for six were changed: the real wheel's sha256 is then none of the lock's."""
+    (tmp_path / "requirements").mkdir()
+    text = ENVS["tf"].lock.read_text()
+    start = text.index("\nsix==")
+    block = text[start : text.index("# via", start)]
+    (tmp_path / "requirements" / "tf.txt").write_text(
+        text.replace(block, re.sub(r"sha256:[0-9a-f]{64}", "sha256:" + "0" * 64, block))
+    )
+    shutil.copy(ENVS["tf"].requirements_in, tmp_path / "requirements" / "tf.in")
+    env = envspec.Environment("tf", "tensorflow", "TF", root=tmp_path, macos_min="12.1")
+    problems = [p for c in wheels.check_lock(env, "macos-arm64") for p in c.problems]
+    assert len(problems) == 1
+    assert problems[0].startswith("six-1.15.0-py2.py3-none-any.whl: sha256 ")
+    assert "is none of the lock's" in problems[0]
