@@ -25,6 +25,7 @@ import argparse
 import importlib
 import json
 import math
+import platform
 import statistics
 import sys
 import time
@@ -138,6 +139,20 @@ def tflops(flop: float, seconds: float) -> float:
 def fraction(measured: float, peak: float | None) -> float | None:
     """measured / peak, or None where no peak is known: an unknown device gets no ratio."""
     return measured / peak if peak else None
+
+
+def cpu_name(facts: dict) -> str:
+    """The CPU's model name: sysctl's brand string on a Mac, /proc/cpuinfo on Linux."""
+    if facts.get("cpu_brand"):
+        return facts["cpu_brand"]
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
 
 
 def fit_lr(n: int) -> float:
@@ -408,9 +423,8 @@ def table(report: dict) -> list[str]:
         for form, rows in d["fit"]["forms"].items():
             cells = " ".join(f"{r['us_per_step']:9.1f}" if r["us_per_step"] else "        -" for r in rows)
             check = d["fit"]["check"][form]
-            lines.append(
-                f"  fit {form:8s} us/step {cells}   [{check['how']}; check {'ok' if check['ok'] else 'FAILED'}]"
-            )
+            verdict = "ok" if check["ok"] else "WRONG RESULT"
+            lines.append(f"  fit {form:8s} us/step {cells}   [{check['how']}; {verdict}]")
         for dtype, row in report["summary"][d["label"]]["best_matmul"].items():
             lines.append(f"  matmul {dtype:8s} best {row['tflops']:.3f} TFLOP/s at n={row['n']}{_pct(row)}")
         copy = d["copy"]

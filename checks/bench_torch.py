@@ -12,14 +12,13 @@ The fused form is one step that reads x and y once:
 from __future__ import annotations
 
 import math
-import platform
 import subprocess
 import time
 
 import torch
 from torch.utils.benchmark import Timer
 
-from checks import torch_unit
+from checks import bench, torch_unit
 
 TIMER = "torch.utils.benchmark.Timer with a clock that synchronises the device (cuda or mps) first"
 # torch.OutOfMemoryError covers CUDA and MPS allocations (torch >= 2.5); MemoryError the CPU's.
@@ -53,18 +52,6 @@ def block(fn, number: int, sync) -> float:
 
     timer = Timer(stmt="fn()", globals={"fn": fn}, timer=clock, num_threads=torch.get_num_threads())
     return timer.timeit(number).mean * number
-
-
-def _cpu_name(facts: dict) -> str:
-    if facts.get("cpu_brand"):
-        return facts["cpu_brand"]
-    try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def apple_gpu_cores() -> int | None:
@@ -107,7 +94,7 @@ def targets(facts: dict, *, cpu_only: bool = False) -> list[dict]:
             "kind": "cpu",
             "device": "cpu",
             "label": "cpu",
-            "name": _cpu_name(facts),
+            "name": bench.cpu_name(facts),
             "threads": torch.get_num_threads(),
         }
     )
@@ -190,7 +177,7 @@ class SineFit:
         return step
 
     def _capture(self, step, how):
-        """CUDA graph of one step: warm up on a side stream (as torch.cuda.graphs requires), capture, replay."""
+        """CUDA graph of one step: warm up on a side stream (as CUDA graphs require), capture, replay."""
         side = torch.cuda.Stream(self.dev)
         side.wait_stream(torch.cuda.current_stream(self.dev))
         with torch.cuda.stream(side):
