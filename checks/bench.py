@@ -208,7 +208,19 @@ def _positive(kind):
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m checks.bench", description=__doc__.split("\n")[0])
     p.add_argument("--framework", required=True, choices=sorted(BACKENDS))
-    p.add_argument("--json", type=Path, metavar="PATH", help="write the results here (default: print only)")
+    where = p.add_mutually_exclusive_group()
+    where.add_argument(
+        "--json", type=Path, metavar="PATH", help="write the results here (default: print only)"
+    )
+    where.add_argument(
+        "--out-dir",
+        type=Path,
+        metavar="DIR",
+        help="write DIR/bench-<tag>-<device>.json (device: cuda, mps, cpu...)",
+    )
+    p.add_argument(
+        "--tag", default=None, help="the environment's name in --out-dir file names (default: framework)"
+    )
     p.add_argument("--quick", action="store_true", help="CI size: 3 sizes, small matmuls, 3 repeats")
     p.add_argument("--sizes", type=_sizes, help="sine-fit N values (default 2e3 ... 2e7, quick 2e3 ... 2e5)")
     p.add_argument("--matmul-sizes", type=_sizes, help="square matmul sizes (default 256 ... 8192)")
@@ -448,6 +460,8 @@ def main(argv: list[str] | None = None) -> int:
         for form, c in d["fit"]["check"].items()
         if not c["ok"]
     ]
+    if args.out_dir:
+        args.json = args.out_dir / f"bench-{args.tag or args.framework}-{report['devices'][0]['label']}.json"
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         tmp = args.json.with_suffix(".json.partial")  # never leave a half-written result to be read
