@@ -174,7 +174,7 @@ def tests(session: nox.Session, env: str) -> None:
 @nox.session(**PY39_SESSION, default=False)
 @nox.parametrize("env", list(ENVS))
 def bench(session: nox.Session, env: str) -> None:
-    """Time the sine fit (3 forms), matmul and copy on GPU and CPU against known peaks (posargs: checks.bench)."""
+    """Time the sine fit (3 forms), matmul and copy on GPU and CPU vs known peaks (posargs: checks.bench)."""
     _require_python39(session)
     spec = ENVS[env]
     _spec(session, spec)

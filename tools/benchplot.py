@@ -120,7 +120,7 @@ def markdown(reports: list[dict]) -> str:
                     f"- {d['label']} fused at N = {big['n']:.0e}: {big['roofline_gbs']:.1f} GB/s of the "
                     "minimum traffic (x and y read once)"
                     + (
-                        f" = {big['fraction_of_bandwidth']:.0%} of the {d['peak']['bandwidth_gbs']:g} GB/s peak"
+                        f" = {big['fraction_of_bandwidth']:.0%} of the {d['peak']['bandwidth_gbs']:g} GB/s"
                         if big["fraction_of_bandwidth"]
                         else " (no known peak)"
                     )
@@ -134,11 +134,13 @@ def markdown(reports: list[dict]) -> str:
             for dtype, row in report["summary"][d["label"]]["best_matmul"].items():
                 out.append(
                     f"| {d['label']} | matmul {dtype}, best at n = {row['n']} | {row['tflops']:.2f} TFLOP/s "
-                    f"| {_f(row['fraction_of_peak'], '.0%')} | {_f(row['fraction_of_best_measured'], '.0%')} |"
+                    f"| {_f(row['fraction_of_peak'], '.0%')} "
+                    f"| {_f(row['fraction_of_best_measured'], '.0%')} |"
                 )
             copy = d["copy"]
             out.append(
-                f"| {d['label']} | copy {copy['bytes'] >> 20} MiB ({copy['counts']}) | {copy['gbs']:.1f} GB/s "
+                f"| {d['label']} | copy {copy['bytes'] >> 20} MiB ({copy['counts']}) "
+                f"| {copy['gbs']:.1f} GB/s "
                 f"| {_f(copy['fraction_of_bandwidth'], '.0%')} | - |"
             )
         out.append("")
