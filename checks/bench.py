@@ -432,6 +432,8 @@ def table(report: dict) -> list[str]:
     for d in report["devices"]:
         peak = d["peak"]["name"] if d["peak"] else "no known peak: measured numbers only"
         lines.append(f"{d['label']}: {d['name']} ({peak})")
+        sizes = [r["n"] for r in d["fit"]["forms"]["faithful"]]
+        lines.append("  fit N                " + " ".join(f"{n:9.0e}" for n in sizes))
         for form, rows in d["fit"]["forms"].items():
             cells = " ".join(f"{r['us_per_step']:9.1f}" if r["us_per_step"] else "        -" for r in rows)
             check = d["fit"]["check"][form]

@@ -61,9 +61,17 @@ def load(paths: list[Path]) -> list[dict]:
             raise SystemExit(
                 f"{path}: expected a checks.bench JSON result (schema_version 1), got other JSON"
             )
-        report["_path"] = str(path)
+        report["_path"] = _shown(path)
         reports.append(report)
     return reports
+
+
+def _shown(path: Path) -> str:
+    """The path as a reader of the repository sees it: relative to the current folder where it can be."""
+    try:
+        return path.resolve().relative_to(Path.cwd()).as_posix()
+    except ValueError:
+        return path.as_posix()
 
 
 def _f(value, fmt: str, scale: float = 1.0) -> str:
@@ -93,7 +101,7 @@ def markdown(reports: list[dict]) -> str:
         out += [
             f"#### {report['framework']} {report['framework_version']} ({mode}): {names}",
             "",
-            f"Source: `{Path(report['_path']).as_posix()}`. Sine fit, us/step (float32):",
+            f"Source: `{report['_path']}`. Sine fit, us/step (float32):",
             "",
             *fit_table(report),
             "",
