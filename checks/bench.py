@@ -25,6 +25,7 @@ import argparse
 import importlib
 import json
 import math
+import os
 import platform
 import statistics
 import sys
@@ -410,6 +411,8 @@ def run(args: argparse.Namespace) -> dict:
         "methodology": "warm-up, device sync before every clock start and stop, median over repeats; "
         f"timer: {backend.TIMER}",
         "devices": [],
+        # Other work on the machine slows the CPU side most: the load average says how busy it was.
+        "load_average": {"start": _load()},
     }
     for t in targets:
         peak = peaks.match(t["name"], args.gpu_cores if t["kind"] == "mps" else None)
@@ -422,8 +425,17 @@ def run(args: argparse.Namespace) -> dict:
             "copy": bench_copy(backend, t["device"], args.copy_mib, args, progress),
         }
         report["devices"].append(with_ratios(result, peak))
+    report["load_average"]["end"] = _load()
     report["summary"] = summarize(report)
     return report
+
+
+def _load() -> list[float] | None:
+    """1, 5 and 15 minute load averages (Unix); None where the OS has none."""
+    try:
+        return [round(v, 2) for v in os.getloadavg()]
+    except (AttributeError, OSError):
+        return None
 
 
 def table(report: dict) -> list[str]:

@@ -74,6 +74,11 @@ def _shown(path: Path) -> str:
         return path.as_posix()
 
 
+def _load(report: dict, when: str) -> str:
+    value = report.get("load_average", {}).get(when)
+    return "-" if not value else f"{value[0]:.1f}"
+
+
 def _f(value, fmt: str, scale: float = 1.0) -> str:
     return "-" if value is None else format(value * scale, fmt)
 
@@ -101,7 +106,8 @@ def markdown(reports: list[dict]) -> str:
         out += [
             f"#### {report['framework']} {report['framework_version']} ({mode}): {names}",
             "",
-            f"Source: `{report['_path']}`. Sine fit, us/step (float32):",
+            f"Source: `{report['_path']}`; load average at start/end "
+            f"{_load(report, 'start')} / {_load(report, 'end')}. Sine fit, us/step (float32):",
             "",
             *fit_table(report),
             "",
