@@ -266,6 +266,8 @@ def bench_fit(backend, device: str, sizes: list[int], args, init: list[float], p
         errors = [abs(c - r) for c, r in zip(coef, reference[1])]
         ok = all(e <= sine_fit.COEF_ATOL + sine_fit.COEF_RTOL * abs(r) for e, r in zip(errors, reference[1]))
         out["check"][form] = {"ok": ok, "max_coefficient_error": max(errors), "how": fit.how}
+        verdict = "matches" if ok else "DOES NOT MATCH"
+        progress(f"{device} check {form:8s}: {verdict} the float64 reference at N=2000 ({fit.how})")
     for form in FORMS:
         rows = []
         for n in sizes:
@@ -387,7 +389,7 @@ def run(args: argparse.Namespace) -> dict:
             raise SystemExit("bench: expected an accelerator with --no-cpu, got none: drop --no-cpu")
     init = sine_fit.initial_parameters(args.seed)
     n_dtypes = sum(len(backend.matmul_dtypes(t["device"])) for t in targets)
-    total = sum(len(args.sizes) * len(FORMS) + 1 for _ in targets) + n_dtypes * len(args.matmul_sizes)
+    total = sum((len(args.sizes) + 1) * len(FORMS) + 1 for _ in targets) + n_dtypes * len(args.matmul_sizes)
     progress = Progress(total)
     report: dict = {
         "schema_version": SCHEMA_VERSION,
