@@ -169,7 +169,10 @@ class SineFit:
         except Exception as exc:  # Inductor needs a C++ compiler (CPU) or Triton (CUDA); MPS is a prototype
             how = f"eager (torch.compile failed: {_why(exc)})"
         if self.dev.type == "cuda":
-            step, how = self._capture(step, how)
+            try:
+                step, how = self._capture(step, how)
+            except RuntimeError as exc:  # a step that syncs or allocates on the host cannot be captured
+                how += f" (CUDA graph capture failed: {_why(exc)})"
         elif self.dev.type == "mps":
             how += "; no graph capture on MPS"
         p.copy_(torch.tensor(self.init, dtype=torch.float32))  # warm-up and capture moved it
