@@ -249,6 +249,41 @@ def run(session: nox.Session, env: str) -> None:
     session.run(*session.posargs, env={"PYTHONPATH": str(ROOT), "TF_CPP_MIN_LOG_LEVEL": "1"})
 
 
+@nox.session(**PY39_SESSION, default=False)
+@nox.parametrize("env", list(ENVS))
+def bench(session: nox.Session, env: str) -> None:
+    """Time the sine fit (3 forms), matmul and copy on GPU and CPU vs known peaks (posargs: checks.bench)."""
+    _require_python39(session)
+    spec = ENVS[env]
+    _spec(session, spec)
+    install_locks(session, spec.lock)
+    session.run(
+        "python",
+        "-m",
+        "checks.bench",
+        "--framework",
+        spec.framework,
+        "--out-dir",
+        str(ROOT / "results"),
+        "--tag",
+        env,
+        *session.posargs,
+        env={"PYTHONPATH": str(ROOT), "TF_CPP_MIN_LOG_LEVEL": "2"},
+    )
+    session.notify("benchplot", posargs=[])  # not the bench options: it would read them as files
+
+
+@nox.session(**PY39_SESSION, default=False)
+def benchplot(session: nox.Session) -> None:
+    """Render bench JSON as a markdown table and a PNG plot (posargs: JSON files, default results/)."""
+    _require_python39(session)
+    install_locks(session, next(iter(ENVS.values())).layer_lock("dev"))  # matplotlib lives in the dev layer
+    files = session.posargs or sorted(str(p) for p in (ROOT / "results").glob("bench-*.json"))
+    if not files:
+        session.error("expected results/bench-*.json, got none: run `nox -s bench` first")
+    session.run("python", str(ROOT / "tools" / "benchplot.py"), *files)
+
+
 @nox.session(**PY39_SESSION)
 def lint(session: nox.Session) -> None:
     """Ruff: lint and format check of everything (posargs go to `ruff check`)."""

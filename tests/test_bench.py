@@ -1,0 +1,217 @@
+"""The bench's methodology (sync, warm-up, medians), its arithmetic, the peaks table, and real runs."""
+
+from __future__ import annotations
+
+import importlib
+import json
+
+import pytest
+
+from checks import bench, peaks
+
+# --- methodology ---------------------------------------------------------------------------------------
+
+
+def test_every_clock_reading_follows_a_sync():
+    log: list[str] = []
+    timing = bench.measure(
+        lambda: log.append("fn"), sync=lambda: log.append("sync"), warmup=2, repeats=3, min_time=0.0
+    )
+    assert log[:2] == ["fn", "fn"]  # warm-up first, untimed
+    timed = log[2:]
+    # min_time 0 -> one call per repeat; the probe plus 3 repeats, each drained before and after
+    assert timed == ["sync", "fn", "sync"] * 4
+    assert timing.number == 1 and timing.repeats == 3
+
+
+def test_the_result_is_the_median_of_the_repeats_not_the_mean():
+    seconds = iter([1.0, 5.0, 1.0, 3.0, 2.0, 40.0])  # probe, then five repeats with one outlier
+
+    def block(fn, number, sync):
+        return next(seconds) * number
+
+    t = bench.measure(lambda: None, sync=lambda: None, warmup=0, repeats=5, min_time=0.5, block=block)
+    assert t.number == 1
+    assert t.median_s == 3.0 and t.min_s == 1.0  # the mean would be 10.2
+    assert t.iqr_s > 0
+
+
+def test_calls_per_repeat_scale_to_min_time():
+    t = bench.measure(lambda: sum(range(100)), sync=lambda: None, warmup=1, repeats=2, min_time=0.01)
+    assert t.number > 1 and t.median_s < 0.01
+
+
+def test_torch_block_uses_benchmark_timer_and_syncs():
+    torch = pytest.importorskip("torch")
+    from checks import bench_torch
+
+    log: list[str] = []
+    threads = torch.get_num_threads()
+    seconds = bench_torch.block(lambda: log.append("fn"), 4, lambda: log.append("sync"))
+    assert seconds > 0
+    # Timer.timeit warms up with 2 calls of its own, then times exactly `number` calls between two
+    # clock readings, each of which drains the device first.
+    assert log[-6:] == ["sync", "fn", "fn", "fn", "fn", "sync"]
+    assert log[:4] == ["sync", "fn", "fn", "sync"]
+    assert torch.get_num_threads() == threads  # Timer's own default (1 thread) did not leak in
+
+
+def test_torch_sync_for_each_device_kind():
+    pytest.importorskip("torch")
+    from checks import bench_torch
+
+    bench_torch.sync_for("cpu")()  # a no-op, but callable
+    assert bench_torch.sync_for("mps").__name__ == "synchronize"
+
+
+# --- arithmetic ----------------------------------------------------------------------------------------
+
+
+def test_roofline_math():
+    assert bench.fit_min_bytes(20_000_000) == 160_000_000  # x and y, float32, read once
+    # 160 MB in 100 us is 1.6 TB/s, which is 48% of an H100 SXM's 3.35 TB/s
+    bw = bench.gbs(bench.fit_min_bytes(20_000_000), 100e-6)
+    assert bw == pytest.approx(1600.0)
+    assert bench.fraction(bw, peaks.match("NVIDIA H100 80GB HBM3").bandwidth_gbs) == pytest.approx(
+        0.4776, 1e-3
+    )
+    assert bench.copy_bytes(2**30) == 2**31  # read + write
+    assert bench.matmul_flops(8192) == 2 * 8192**3
+    assert bench.tflops(bench.matmul_flops(8192), 1.4e-3) == pytest.approx(785.4, 1e-3)
+    assert bench.fraction(3.0, None) is None
+
+
+def test_learning_rate_scales_to_keep_the_fit_stable():
+    assert bench.fit_lr(2000) == 1e-6
+    assert bench.fit_lr(20_000_000) == pytest.approx(1e-10)
+
+
+def test_crossover_on_recorded_numbers():
+    # Project reference facts: H200 faithful 183 / 216 / 1060 us at N = 2e3 / 2e5 / 2e7; a 2-core CPU
+    # 57 us at 2e3 and ~600 at 2e5 (our CPU run: tens of ms at 2e7).
+    cpu = {2000: 57.0, 200000: 600.0, 20000000: 60000.0}
+    gpu = {2000: 183.0, 200000: 216.0, 20000000: 1060.0}
+    assert bench.crossover(cpu, gpu) == {"gpu_wins_from": 200000, "cpu_wins_at": 2000}
+    # A GPU that wins once in the middle but loses at the top has no crossover
+    assert bench.crossover({1: 2.0, 2: 2.0, 3: 1.0}, {1: 3.0, 2: 1.0, 3: 2.0})["gpu_wins_from"] is None
+    assert bench.crossover({1: 5.0, 2: 5.0}, {1: 1.0, 2: 1.0}) == {"gpu_wins_from": 1, "cpu_wins_at": None}
+
+
+# --- peaks ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("NVIDIA H100 80GB HBM3", "NVIDIA H100 SXM"),
+        ("NVIDIA H100 PCIe", "NVIDIA H100 PCIe"),
+        ("NVIDIA H200", "NVIDIA H200 (SXM)"),
+        ("Tesla T4", "NVIDIA T4"),
+        ("NVIDIA A100-SXM4-80GB", "NVIDIA A100 SXM4 80GB"),
+        ("NVIDIA A100-SXM4-40GB", "NVIDIA A100 40GB"),
+        ("NVIDIA A100 80GB PCIe", "NVIDIA A100 80GB PCIe"),
+        ("Apple M1", "Apple M1 (8-core GPU)"),
+        ("Apple M1 Pro", "Apple M1 Pro (16-core GPU)"),
+        ("Apple M3 Max", "Apple M3 Max (40-core GPU)"),
+        ("NVIDIA GeForce RTX 4090", None),
+        ("AMD EPYC 9654 96-Core Processor", None),
+        (None, None),
+    ],
+)
+def test_device_names_match_one_known_peak(name, expected):
+    peak = peaks.match(name)
+    assert (peak.name if peak else None) == expected
+
+
+def test_known_peaks_agree_with_the_published_figures():
+    h100 = peaks.match("NVIDIA H100 80GB HBM3")
+    assert (h100.tflops["float32"], h100.tflops["bfloat16"], h100.bandwidth_gbs) == (67, 989, 3350)
+    assert peaks.match("NVIDIA H200").bandwidth_gbs == 4800
+    # Apple: cores x 128 ALUs x 2 x clock reproduces the published 2.6 / 5.3 / 10.6 TFLOPS of the M1 family
+    m1 = [peaks.match(f"Apple M1{s}").tflops["float32"] for s in ("", " Pro", " Max")]
+    assert m1 == pytest.approx([2.6, 5.3, 10.6], rel=0.02)
+    assert peaks.match("Apple M1 Pro", gpu_cores=14).tflops["float32"] == pytest.approx(4.58, abs=0.01)
+    assert all(p.sources for p in peaks.KNOWN)
+
+
+# --- real runs -----------------------------------------------------------------------------------------
+
+FRAMEWORKS = ["torch", "tensorflow"]
+
+
+@pytest.fixture(scope="module", params=FRAMEWORKS)
+def quick_report(request, tmp_path_factory):
+    pytest.importorskip(request.param, reason=f"{request.param} is not in this environment")
+    out = tmp_path_factory.mktemp("bench") / "bench.json"
+    args = ["--framework", request.param, "--quick", "--sizes", "2000,20000", "--matmul-sizes", "64"]
+    code = bench.main([*args, "--copy-mib", "4", "--repeats", "3", "--json", str(out)])
+    return code, json.loads(out.read_text()), out
+
+
+def test_quick_bench_writes_a_complete_result(quick_report):
+    code, report, _ = quick_report
+    assert code == 0
+    assert report["schema_version"] == 1
+    cpu = next(d for d in report["devices"] if d["kind"] == "cpu")
+    for form in bench.FORMS:
+        assert cpu["fit"]["check"][form]["ok"], cpu["fit"]["check"][form]  # each form reproduces float64
+        rows = cpu["fit"]["forms"][form]
+        assert [r["n"] for r in rows] == [2000, 20000]
+        for row in rows:
+            assert row["us_per_step"] > 0
+            assert row["roofline_gbs"] == pytest.approx(bench.gbs(8 * row["n"], row["us_per_step"] * 1e-6))
+            assert row["timing"]["repeats"] == 3
+    assert {r["dtype"] for r in cpu["matmul"]} >= {"float32"}
+    assert all(r["tflops"] > 0 for r in cpu["matmul"] if r["tflops"] is not None)
+    assert cpu["copy"]["gbs"] > 0 and cpu["copy"]["counts"] == "read + write"
+    if cpu["peak"] is None:  # a CPU has no entry in the peaks table: numbers, never a guessed ratio
+        assert cpu["copy"]["fraction_of_bandwidth"] is None
+
+
+def test_benchplot_renders_markdown_and_png(quick_report, tmp_path):
+    pytest.importorskip("matplotlib")
+    benchplot = importlib.import_module("tools.benchplot")
+    _, report, path = quick_report
+    readme = tmp_path / "README.md"
+    readme.write_text(f"# x\n{benchplot.BEGIN}\nold\n{benchplot.END}\ntail\n")
+    assert benchplot.main([str(path), "--out", str(tmp_path), "--readme", str(readme)]) == 0
+    md = (tmp_path / "bench.md").read_text()
+    assert f"{report['framework']} {report['framework_version']}" in md
+    assert "Published references (not measured by this repository)" in md
+    assert "| 2e+03 |" in md
+    assert (tmp_path / "bench.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    text = readme.read_text()
+    assert "old" not in text and "Published references" in text and text.endswith(f"{benchplot.END}\ntail\n")
+
+
+def test_benchplot_refuses_other_json(tmp_path):
+    benchplot = importlib.import_module("tools.benchplot")
+    bad = tmp_path / "verify-torch.json"
+    bad.write_text('{"schema_version": 1, "runs": []}')
+    with pytest.raises(SystemExit, match=r"expected a checks\.bench JSON result"):
+        benchplot.main([str(bad), "--out", str(tmp_path)])
+    assert not (tmp_path / "bench.md").exists()
+
+
+@pytest.mark.parametrize(
+    "bad", [["--sizes", "x"], ["--sizes", "0"], ["--repeats", "0"], ["--cpu-only", "--no-cpu"]]
+)
+def test_bad_arguments_exit_2(bad):
+    with pytest.raises(SystemExit) as exc:
+        bench.parse_args(["--framework", "torch", *bad])
+    assert exc.value.code == 2
+
+
+@pytest.mark.gpu
+def test_gpu_fused_step_is_captured_and_correct():
+    """On CUDA the fused step is compiled and captured; on MPS it runs (compiled or eager, as recorded)."""
+    from checks import bench_torch, sine_fit, torch_unit
+
+    kind, devices = torch_unit.best_devices()
+    init = sine_fit.initial_parameters(0)
+    fit = bench_torch.SineFit(devices[0], 2000, init, 1e-6, "fused")
+    if kind == "cuda":
+        assert "CUDA graph" in fit.how
+    coef = fit.run(300)
+    _, ref = sine_fit.reference_fit(init, steps=300)
+    assert max(abs(c - r) for c, r in zip(coef, ref)) < 1e-3
