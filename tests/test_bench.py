@@ -215,3 +215,11 @@ def test_gpu_fused_step_is_captured_and_correct():
     coef = fit.run(300)
     _, ref = sine_fit.reference_fit(init, steps=300)
     assert max(abs(c - r) for c, r in zip(coef, ref)) < 1e-3
+
+
+@pytest.mark.parametrize("n", [2000, 6000, 20_000, 200_000, 6_000_000, 20_000_000, 2003])
+def test_fused_fold_divides_n_and_keeps_long_rows(n):
+    bench_torch = pytest.importorskip("checks.bench_torch", reason="torch is not in this environment")
+    rows = bench_torch._rows(n)
+    assert n % rows == 0 and 1 <= rows <= 10_000
+    assert rows == 1 or n // rows >= 2048
