@@ -276,8 +276,7 @@ def bench(session: nox.Session, env: str) -> None:
 @nox.session(**PY39_SESSION, default=False)
 def benchplot(session: nox.Session) -> None:
     """Render bench JSON as a markdown table and a PNG plot (posargs: JSON files, default results/)."""
-    _require_python39(session)
-    install_locks(session, next(iter(ENVS.values())).layer_lock("dev"))  # matplotlib lives in the dev layer
+    _dev_layer(session)  # matplotlib lives in the dev layer
     files = session.posargs or sorted(str(p) for p in (ROOT / "results").glob("bench-*.json"))
     if not files:
         session.error("expected results/bench-*.json, got none: run `nox -s bench` first")

@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
-import math
 import os
 import platform
 import statistics
@@ -35,6 +34,7 @@ from pathlib import Path
 from typing import Callable
 
 from checks import peaks, platform_facts, sine_fit
+from checks.verify import positive
 
 SCHEMA_VERSION = 1
 BACKENDS = {"torch": "checks.bench_torch", "tensorflow": "checks.bench_tf"}
@@ -193,19 +193,6 @@ def _sizes(text: str) -> list[int]:
     return sorted(set(values))
 
 
-def _positive(kind):
-    def parse(text: str):
-        try:
-            value = kind(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected a positive {kind.__name__}, got {text!r}") from None
-        if not (value > 0 and math.isfinite(value)):
-            raise argparse.ArgumentTypeError(f"expected a positive {kind.__name__}, got {text!r}")
-        return value
-
-    return parse
-
-
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m checks.bench", description=__doc__.split("\n")[0])
     p.add_argument("--framework", required=True, choices=sorted(BACKENDS))
@@ -225,13 +212,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--quick", action="store_true", help="CI size: 3 sizes, small matmuls, 3 repeats")
     p.add_argument("--sizes", type=_sizes, help="sine-fit N values (default 2e3 ... 2e7, quick 2e3 ... 2e5)")
     p.add_argument("--matmul-sizes", type=_sizes, help="square matmul sizes (default 256 ... 8192)")
-    p.add_argument("--cpu-matmul-max", type=_positive(int), help="largest matmul on the CPU (default 2048)")
-    p.add_argument("--copy-mib", type=_positive(int), help="device copy size in MiB (default 1024)")
-    p.add_argument("--repeats", type=_positive(int), help="timed repeats per point (default 7)")
-    p.add_argument("--min-time", type=_positive(float), help="seconds per repeat (default 0.05)")
+    p.add_argument("--cpu-matmul-max", type=positive(int), help="largest matmul on the CPU (default 2048)")
+    p.add_argument("--copy-mib", type=positive(int), help="device copy size in MiB (default 1024)")
+    p.add_argument("--repeats", type=positive(int), help="timed repeats per point (default 7)")
+    p.add_argument("--min-time", type=positive(float), help="seconds per repeat (default 0.05)")
     p.add_argument("--cpu-only", action="store_true", help="skip the accelerator")
     p.add_argument("--no-cpu", action="store_true", help="skip the CPU (the GPU alone; no crossover)")
-    p.add_argument("--gpu-cores", type=_positive(int), help="Apple only: your GPU's core count (a lower bin)")
+    p.add_argument("--gpu-cores", type=positive(int), help="Apple only: your GPU's core count (a lower bin)")
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args(argv)
     if args.cpu_only and args.no_cpu:

@@ -35,9 +35,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     strict.add_argument(
         "--allow-cpu", action="store_true", help="pass on CPU even on Apple Silicon (e.g. hosted macOS CI)"
     )
-    p.add_argument("--steps", type=_positive(int), default=sine_fit.STEPS)
-    p.add_argument("--n", type=_positive(int), default=sine_fit.N_POINTS, help="number of points")
-    p.add_argument("--lr", type=_positive(float), default=sine_fit.LEARNING_RATE, help="learning rate")
+    p.add_argument("--steps", type=positive(int), default=sine_fit.STEPS)
+    p.add_argument("--n", type=positive(int), default=sine_fit.N_POINTS, help="number of points")
+    p.add_argument("--lr", type=positive(float), default=sine_fit.LEARNING_RATE, help="learning rate")
     p.add_argument("--seed", type=int, default=0, help="seed of the standard-normal start")
     p.add_argument("--trace", action="store_true", help="print the loss every 100th step, as the original")
     p.add_argument("--no-cpu-baseline", action="store_true", help="skip the CPU run beside the GPU run")
@@ -49,7 +49,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
-def _positive(kind):
+def positive(kind):
+    """argparse type: a positive, finite int or float, with a one-line error otherwise."""
+
     def parse(text: str):
         try:
             value = kind(text)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 import subprocess
@@ -11,30 +10,16 @@ import sys
 from pathlib import Path
 
 import pytest
-
-ROOT = Path(__file__).resolve().parent.parent
-IGNORE = shutil.ignore_patterns(
-    ".nox", ".git", ".cache", "__pycache__", ".pytest_cache", ".ruff_cache", "results"
-)
+from conftest import run_nox
 
 
 @pytest.fixture
-def repo(tmp_path) -> Path:
-    dst = tmp_path / "repo"
-    shutil.copytree(ROOT, dst, ignore=IGNORE)
-    return dst
+def repo(repo_copy) -> Path:
+    return repo_copy
 
 
 def nox(repo: Path, *args: str, env: dict | None = None) -> subprocess.CompletedProcess:
-    # --script-mode none: this test venv already holds nox's own needs (dev layer)
-    return subprocess.run(
-        [sys.executable, "-m", "nox", "--script-mode", "none", "--no-color", *args],
-        cwd=repo,
-        capture_output=True,
-        text=True,
-        env={**os.environ, **(env or {})},
-        timeout=600,
-    )
+    return run_nox(repo, *args, env=env, timeout=600)
 
 
 def error_line(done: subprocess.CompletedProcess) -> str:

@@ -18,16 +18,11 @@ import pytest
 from tools import envspec, locks
 
 ROOT = Path(__file__).resolve().parent.parent
-IGNORE = shutil.ignore_patterns(
-    ".nox", ".git", ".cache", "__pycache__", ".pytest_cache", ".ruff_cache", "results"
-)
 
 
 @pytest.fixture
-def repo(tmp_path) -> Path:
-    dst = tmp_path / "repo"
-    shutil.copytree(ROOT, dst, ignore=IGNORE)
-    return dst
+def repo(repo_copy) -> Path:
+    return repo_copy
 
 
 def plan_of(repo: Path) -> dict[str, locks.Lock]:
