@@ -12,6 +12,8 @@ from pathlib import Path
 import pytest
 from conftest import run_nox
 
+pytestmark = pytest.mark.repo
+
 
 @pytest.fixture
 def repo(repo_copy) -> Path:

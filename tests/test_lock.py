@@ -17,6 +17,8 @@ import pytest
 
 from tools import envspec, locks
 
+pytestmark = pytest.mark.repo
+
 ROOT = Path(__file__).resolve().parent.parent
 
 

@@ -7,6 +7,8 @@ from packaging.markers import Marker
 
 from tools import envspec
 
+pytestmark = pytest.mark.repo
+
 ENVS = envspec.environments()
 
 

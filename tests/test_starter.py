@@ -17,6 +17,8 @@ from conftest import ROOT
 
 from tools import envspec
 
+pytestmark = pytest.mark.repo
+
 
 def _readme_block(marker: str, language: str) -> str:
     """The fenced block right after `<!-- marker ... -->` in README.md."""

@@ -21,6 +21,8 @@ pytest.importorskip("cxxfilt", reason="cxxfilt (dev layer) is not installed")
 
 from tools import envspec, macho, tfpair, wheels
 
+pytestmark = pytest.mark.repo
+
 ENVS = envspec.environments()
 ROOT = envspec.ROOT
 

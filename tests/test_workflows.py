@@ -11,6 +11,8 @@ import yaml
 
 from tools import envspec
 
+pytestmark = pytest.mark.repo
+
 ROOT = Path(__file__).resolve().parent.parent
 WORKFLOWS = ROOT / ".github" / "workflows"
 
