@@ -155,14 +155,20 @@ def _sync_locks(session: nox.Session, *locks: Path) -> str | None:
     return None
 
 
+def build(session: nox.Session, env: str, *layers: str) -> envspec.Environment:
+    """Python 3.9, a valid spec, and a venv that is exactly the environment's lock (plus these layers)."""
+    _require_python39(session)
+    spec = ENVS[env]
+    _spec(session, spec)
+    install_locks(session, spec.lock, *(spec.layer_lock(layer) for layer in layers))
+    return spec
+
+
 @nox.session(**PY39_SESSION)
 @nox.parametrize("env", list(ENVS))
 def verify(session: nox.Session, env: str) -> None:
     """Build the environment from its lock and prove the sine fit on the best device (mps > cuda > cpu)."""
-    _require_python39(session)
-    spec = ENVS[env]
-    _spec(session, spec)
-    install_locks(session, spec.lock)
+    spec = build(session, env)
     report = ROOT / "results" / f"verify-{env}.json"
     session.run(
         "python",
@@ -181,10 +187,7 @@ def verify(session: nox.Session, env: str) -> None:
 @nox.parametrize("env", list(ENVS))
 def tests(session: nox.Session, env: str) -> None:
     """Run pytest inside the environment (its lock plus the dev layer); posargs go to pytest."""
-    _require_python39(session)
-    spec = ENVS[env]
-    _spec(session, spec)
-    install_locks(session, spec.lock, *(spec.layer_lock(layer) for layer in LAYERS))
+    build(session, env, *LAYERS)
     session.run(
         "python",
         "-m",
@@ -240,12 +243,9 @@ def kernel(session: nox.Session, env: str) -> None:
 @nox.parametrize("env", list(ENVS))
 def run(session: nox.Session, env: str) -> None:
     """Run your command in the environment (its lock), from the repository root: `-- python -m pkg.mod`."""
-    _require_python39(session)
     if not session.posargs:
         session.error("expected a command after --, got none: e.g. nox -s run -- python -m myproject.train")
-    spec = ENVS[env]
-    _spec(session, spec)
-    install_locks(session, spec.lock)
+    build(session, env)
     session.run(*session.posargs, env={"PYTHONPATH": str(ROOT), "TF_CPP_MIN_LOG_LEVEL": "1"})
 
 
@@ -253,10 +253,7 @@ def run(session: nox.Session, env: str) -> None:
 @nox.parametrize("env", list(ENVS))
 def bench(session: nox.Session, env: str) -> None:
     """Time the sine fit (3 forms), matmul and copy on GPU and CPU vs known peaks (posargs: checks.bench)."""
-    _require_python39(session)
-    spec = ENVS[env]
-    _spec(session, spec)
-    install_locks(session, spec.lock)
+    spec = build(session, env)
     session.run(
         "python",
         "-m",
