@@ -30,6 +30,8 @@ from pathlib import Path
 import torch
 import torch.distributed as dist
 
+from checks.torch_unit import sync_for
+
 ELEMENTS = (
     1 << 20
 )  # 4 MiB of float32: big enough to take NCCL's ring/tree path, not only its small-message one
@@ -61,10 +63,11 @@ def worker(json_path: Path | None, timeout_s: float) -> int:
         warm = torch.ones(8, device=device)
         dist.all_reduce(warm)  # the first collective builds the communicator: not timed
         tensor = torch.full((ELEMENTS,), float(rank + 1), device=device)
-        _sync(device)
+        sync = sync_for(device)
+        sync()
         start = time.perf_counter()
         dist.all_reduce(tensor, op=dist.ReduceOp.SUM)
-        _sync(device)
+        sync()
         seconds = time.perf_counter() - start
         want = expected_sum(world)
         wrong = int((tensor != want).sum().item())
@@ -91,11 +94,6 @@ def worker(json_path: Path | None, timeout_s: float) -> int:
             json_path.write_text(json.dumps(report, indent=2) + "\n")
         print("\n".join(rank_lines(report)), flush=True)
     return 0 if mine["passed"] else 1
-
-
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
 
 
 def rank_lines(report: dict) -> list[str]:

@@ -19,6 +19,7 @@ import torch
 from torch.utils.benchmark import Timer
 
 from checks import bench, torch_unit
+from checks.torch_unit import sync_for
 
 TIMER = "torch.utils.benchmark.Timer with a clock that synchronises the device (cuda or mps) first"
 # torch.OutOfMemoryError covers CUDA and MPS allocations (torch >= 2.5); MemoryError the CPU's.
@@ -27,16 +28,6 @@ OUT_OF_MEMORY = (getattr(torch, "OutOfMemoryError", torch.cuda.OutOfMemoryError)
 
 def version() -> str:
     return torch.__version__
-
-
-def sync_for(device: str):
-    """The device's drain: cuda and mps queue work asynchronously; the CPU runs it before returning."""
-    dev = torch.device(device)
-    if dev.type == "cuda":
-        return lambda: torch.cuda.synchronize(dev)
-    if dev.type == "mps":
-        return torch.mps.synchronize
-    return lambda: None
 
 
 def block(fn, number: int, sync) -> float:

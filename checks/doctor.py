@@ -37,21 +37,13 @@ DISTRIBUTIONS = ("torch", "numpy", "tensorflow", "tensorflow-macos", "tensorflow
 
 # MPS needs macOS 12.3 for torch of this era (torch 2.8; facts.md, pytorch#100879).
 MPS_MACOS_FLOOR = (12, 3)
-# Apple's tensorflow-metal <-> TensorFlow table (tensorflow-metal's PyPI description).
+# Apple's tensorflow-metal <-> TensorFlow table, TF (major, minor) -> plugin, from the data file that
+# `nox -s pair` uses too (its source and how it was checked are in the file).
+_PAIRS = json.loads((Path(__file__).resolve().parent / "data" / "tensorflow-metal-pairs.json").read_text())
 METAL_FOR_TF = {
-    (2, 5): "0.1.2",
-    (2, 6): "0.2.0",
-    (2, 7): "0.3.0",
-    (2, 8): "0.4.0",
-    (2, 9): "0.5.0",
-    (2, 10): "0.6.0",
-    (2, 11): "0.7.0",
-    (2, 12): "0.8.0",
-    (2, 13): "1.0.0",
-    (2, 14): "1.1.0",
-    (2, 15): "1.1.0",
-    (2, 16): "1.1.0",
-    (2, 17): "1.1.0",
+    tuple(int(part) for part in minor.split(".")): row["metal"]
+    for row in _PAIRS["pairs"]
+    for minor in row["tensorflow"]
 }
 # TensorFlow builds against NumPy 2 from 2.18 on; every earlier release dies at import under NumPy 2.
 TF_FIRST_NUMPY2 = (2, 18)

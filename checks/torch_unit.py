@@ -57,11 +57,14 @@ def best_devices(info: dict | None = None) -> tuple[str, list[str]]:
     return "cpu", ["cpu"]
 
 
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-    elif device.type == "mps":
-        torch.mps.synchronize()
+def sync_for(device):
+    """The device's drain: cuda and mps queue work asynchronously; the CPU runs it before returning."""
+    dev = torch.device(device)
+    if dev.type == "cuda":
+        return lambda: torch.cuda.synchronize(dev)
+    if dev.type == "mps":
+        return torch.mps.synchronize
+    return lambda: None
 
 
 def sine_fit(device: str, init: list[float], *, n: int, steps: int, lr: float, on_step=None) -> FitRun:
@@ -73,7 +76,8 @@ def sine_fit(device: str, init: list[float], *, n: int, steps: int, lr: float, o
     a, b, c, d = (torch.tensor(v, device=dev, dtype=dtype) for v in init)
 
     losses: list[float] = []
-    _sync(dev)
+    sync = sync_for(dev)
+    sync()
     start = time.perf_counter()
     for t in range(steps):
         y_pred = a + b * x + c * x**2 + d * x**3
@@ -92,7 +96,7 @@ def sine_fit(device: str, init: list[float], *, n: int, steps: int, lr: float, o
         b -= lr * grad_b
         c -= lr * grad_c
         d -= lr * grad_d
-    _sync(dev)
+    sync()
     seconds = time.perf_counter() - start
 
     tensors = {"x": x, "y": y, "a": a, "b": b, "c": c, "d": d}

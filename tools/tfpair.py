@@ -4,7 +4,7 @@ TensorFlow loads every PluggableDevice at `import tensorflow`; the plugin's libm
 TensorFlow symbols to dynamic lookup, so each one must be exported by some binary of the TensorFlow wheel,
 or the import dies with `Symbol not found … libmetal_plugin.dylib`. This module lists the plugin's
 dynamic-lookup imports, subtracts the TF wheel's exports, and reports what is missing demangled and grouped
-by class, next to Apple's pairing table (tools/data/tensorflow-metal-pairs.toml).
+by class, next to Apple's pairing table (checks/data/tensorflow-metal-pairs.json).
 
 Run: `nox -s pair -- tensorflow-macos==2.9.2 tensorflow-metal==0.7.0`. Exit 0 they link, 1 they cannot
 work together (or a wheel does not exist), 2 bad arguments.
@@ -24,12 +24,8 @@ from packaging.version import InvalidVersion, Version
 
 from tools import envspec, macho, wheels
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:
-    import tomli as tomllib
-
-TABLE = Path(__file__).resolve().parent / "data" / "tensorflow-metal-pairs.toml"
+# One table for doctor (inside the environments, stdlib only, hence JSON) and for this check.
+TABLE = envspec.ROOT / "checks" / "data" / "tensorflow-metal-pairs.json"
 TF_PACKAGES = ("tensorflow-macos", "tensorflow")  # the macOS arm64 TensorFlow builds on PyPI
 PLUGIN = "tensorflow-metal"
 TARGET = "macos-arm64"
@@ -41,8 +37,7 @@ INTERPRETER_PREFIXES = ("_Py", "__Py")
 
 
 def apple_table(path: Path = TABLE) -> dict:
-    with path.open("rb") as f:
-        return tomllib.load(f)
+    return json.loads(path.read_text())
 
 
 def _minor(version: str) -> str:
