@@ -1,5 +1,7 @@
 # /// script
-# dependencies = ["nox>=2025.2.9", "packaging>=22", "pyyaml>=6", "tomli>=2; python_version < '3.11'"]
+# dependencies = [
+#   "nox>=2025.2.9", "packaging>=22", "pyyaml>=6", "ruamel.yaml>=0.17", "tomli>=2; python_version < '3.11'",
+# ]
 # ///
 """Build each environment from its lock and prove it works: `nox -l` lists what there is."""
 
@@ -24,7 +26,7 @@ from packaging.utils import canonicalize_name
 ROOT = Path(__file__).resolve().parent
 sys.path.insert(0, str(ROOT))  # tools/ lives beside this file; nox does not put it on sys.path
 
-from tools import envspec, locks  # noqa: E402
+from tools import envspec, interpreters, locks  # noqa: E402
 
 nox.needs_version = ">=2025.2.9"
 nox.options.default_venv_backend = "uv|virtualenv"
@@ -36,43 +38,11 @@ LAYERS = envspec.layers()
 PY = envspec.PYTHON
 
 
-def _find_python39() -> str | None:
-    """A working python3.9: on PATH, else pyenv's, else uv's. Its folder goes first on PATH for nox."""
-    candidates = [shutil.which(f"python{PY}")]
-    pyenv_root = Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv"))
-    candidates += sorted(pyenv_root.glob(f"versions/{PY}.*/bin/python{PY}"), reverse=True)
-    if shutil.which("uv"):
-        found = subprocess.run(["uv", "python", "find", "--no-project", PY], capture_output=True, text=True)
-        candidates.append(found.stdout.strip() or None)
-    for exe in filter(None, candidates):
-        # pyenv puts a python3.9 shim on PATH that fails unless 3.9 is selected: run it to be sure.
-        # A venv's python (CI's tools venv) is resolved to the interpreter it was made from, which is
-        # what uv and virtualenv accept as a base.
-        probe = subprocess.run(
-            [
-                exe,
-                "-c",
-                "import os, sys; print('%d.%d' % sys.version_info[:2], os.path.realpath(sys.executable))",
-            ],
-            capture_output=True,
-            text=True,
-        )
-        version, _, real = probe.stdout.strip().partition(" ")
-        if probe.returncode == 0 and version == PY:
-            return real
-    return None
-
-
-PYTHON39 = _find_python39()
+PYTHON39 = interpreters.find_python(PY)
 if PYTHON39:
     os.environ["PATH"] = str(Path(PYTHON39).parent) + os.pathsep + os.environ["PATH"]
 PY39_SESSION = {"python": PY} if PYTHON39 else {"venv_backend": "none"}
-MISSING_PY39 = (
-    f"expected Python {PY} (python{PY} on PATH, a pyenv {PY}.x, or uv's), got none: install it with "
-    f"`pyenv install {PY}`, `uv python install {PY}` or "
-    f"`conda create -n py{PY.replace('.', '')} python={PY}` "
-    "and put its bin folder on PATH"
-)
+MISSING_PY39 = interpreters.missing_message(PY)
 
 
 def _require_python39(session: nox.Session) -> None:

@@ -1,7 +1,8 @@
 """The environments as data: the table in pyproject.toml, their conda files and their locks.
 
-Used by the noxfile (to build and validate) and by the tests. Needs PyYAML and packaging, which nox's
-own environment provides (the noxfile's script block) and the dev layer installs for the tests.
+Used by the noxfile (to build and validate) and by the tests. Needs packaging and ruamel.yaml (conda's own
+YAML parser, through tools/condaenv.py), which nox's environment provides (the noxfile's script block) and
+the dev layer installs for the tests.
 """
 
 from __future__ import annotations
@@ -10,10 +11,12 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import yaml
 from packaging.markers import Marker
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
+from packaging.version import Version
+
+from tools import condaenv
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -113,6 +116,10 @@ class LockedRequirement:
             env = {**env, "python_full_version": python_full_version}
         return self.marker is None or self.marker.evaluate(env)
 
+    def applies_in(self, marker_env: dict[str, str]) -> bool:
+        """Applies in this concrete marker environment (e.g. `pip inspect`'s "environment")."""
+        return self.marker is None or self.marker.evaluate({**marker_env, "extra": ""})
+
     def serves_a_target(self) -> bool:
         """Applies on some target platform for some 3.9.x (uv may split a package at 3.9.0 vs 3.9.1+)."""
         return any(self.applies_to(t, v) for t in TARGETS for v in PATCH_RELEASES)
@@ -145,18 +152,26 @@ def standalone_locks(root: Path = ROOT) -> list[str]:
     return list(pyproject(root)["tool"]["gpuenv"].get("standalone", []))
 
 
+def pip_section(env: Environment) -> list[str]:
+    """The exact pip list every environment yml carries: the lock, hashes required, wheels only.
+
+    conda writes these items, one per line, into a requirements file for pip (tools/condaenv.py), so each
+    must be a plain string: an unquoted `--only-binary=:all:` is a YAML mapping (its trailing colon), which
+    conda cannot write.
+    """
+    return ["--require-hashes", "--only-binary=:all:", f"-r requirements/{env.name}.txt"]
+
+
 def read_conda_file(env: Environment) -> dict:
-    """Parse and check an environment yml; raises SpecError with one line on anything off."""
+    """Parse an environment yml as conda does (tools/condaenv.py) and check it; SpecError, one line."""
     path = env.conda_file
     rel = path.name
     if not path.exists():
         raise SpecError(f"{rel}: expected this file for environment {env.name!r}, got none")
     try:
-        doc = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as exc:
-        where = getattr(exc, "problem_mark", None)
-        line = f" at line {where.line + 1}" if where else ""
-        raise SpecError(f"{rel}: expected valid YAML, got a syntax error{line}: {exc.problem}") from None
+        doc = condaenv.load(path)
+    except condaenv.CondaFileError as exc:
+        raise SpecError(str(exc)) from None
     if not isinstance(doc, dict):
         raise SpecError(
             f"{rel}: expected a mapping with name/channels/dependencies, got {type(doc).__name__}"
@@ -172,10 +187,20 @@ def read_conda_file(env: Environment) -> dict:
         raise SpecError(f"{rel}: expected dependency 'python={PYTHON}', got {plain}")
     if "pip" not in plain:
         raise SpecError(f"{rel}: expected dependency 'pip' (it installs the lock), got {plain}")
-    pip = [d["pip"] for d in deps if isinstance(d, dict) and "pip" in d]
-    want = f"-r requirements/{env.name}.txt"
-    if len(pip) != 1 or want not in pip[0] or "--require-hashes" not in pip[0]:
-        raise SpecError(f"{rel}: expected a pip section with '--require-hashes' and '{want}', got {pip}")
+    sections = [d for d in deps if isinstance(d, dict) and "pip" in d]
+    items = condaenv.pip_items(doc)
+    for item in items:
+        if not isinstance(item, str):
+            shown = dict(item) if isinstance(item, dict) else item
+            raise SpecError(
+                f"{rel}: expected every pip item to be a plain string, got {type(item).__name__} {shown!r} "
+                "(quote it: a trailing ':' makes YAML read a mapping)"
+            )
+    want = pip_section(env)
+    if len(sections) != 1 or items != want:
+        raise SpecError(
+            f"{rel}: expected a pip section of exactly {want}, got {items if sections else 'none'}"
+        )
     return doc
 
 
@@ -244,4 +269,28 @@ def lock_problems(env: Environment) -> list[str]:
             elif not all(req.specifier.contains(e.version, prereleases=True) for e in hits):
                 got = ", ".join(e.version for e in hits)
                 problems.append(f"{env.lock.name}: {req.name} is {got} for {target}, outside {req.specifier}")
+    return problems
+
+
+# What a bare venv or conda's python + pip already holds before the lock is installed; `pip freeze` hides
+# the same set. They count only where the lock pins them.
+BOOTSTRAP = {"pip", "setuptools", "wheel", "distribute"}
+
+
+def installed_problems(lock: Path, report: dict) -> list[str]:
+    """Differences between an installed environment (`pip inspect`'s report) and the lock's pins for that
+    environment's platform; empty when the environment is exactly the lock."""
+    marker_env = report["environment"]
+    want = {e.name: e.version for e in read_lock(lock) if e.applies_in(marker_env)}
+    have = {canonicalize_name(d["metadata"]["name"]): d["metadata"]["version"] for d in report["installed"]}
+    problems = []
+    for name in sorted(want.keys() | have.keys()):
+        if name in BOOTSTRAP and name not in want:
+            continue
+        if name not in have:
+            problems.append(f"{name}=={want[name]} is locked but not installed")
+        elif name not in want:
+            problems.append(f"{name}=={have[name]} is installed but not in {lock.name}")
+        elif Version(have[name]) != Version(want[name]):
+            problems.append(f"{name} is {have[name]}, {lock.name} pins {want[name]}")
     return problems

@@ -1,0 +1,157 @@
+"""The conda route, `conda env create -f environment-NAME.yml`, proven here without conda.
+
+conda cannot run on our CI machine, so tools/condaenv.py repeats conda's own steps (conda 26.7.1's source,
+cited there): parse the yml with ruamel.yaml's round-trip loader, write the pip items into a temporary
+requirements file beside the yml, run `<prefix>/bin/python -m pip install -U -r <file> --exists-action=b`.
+Here the prefix is a fresh venv of the yml's Python, standing in for conda's python + pip; the result must
+be exactly the lock, and the fit must pass in it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+
+import pytest
+import yaml
+
+from tools import condaenv, envspec, interpreters
+
+pytestmark = pytest.mark.repo
+
+ENVS = envspec.environments()
+ROOT = envspec.ROOT
+# environment-torch.yml as it stood before the fix (commit d44d14d): `--only-binary=:all:` unquoted.
+# A small pure-Python wheel in no environment lock, to show the exactness check fails on an extra package.
+EXTRA = ["iniconfig==2.0.0"]
+BEFORE_FIX = ROOT / "tests" / "data" / "conda" / "environment-torch-before-fix.yml"
+
+
+@pytest.mark.parametrize("name", list(ENVS))
+def test_conda_parser_sees_only_strings_in_the_pip_list(name):
+    items = condaenv.pip_items(condaenv.load(ENVS[name].conda_file))
+    assert all(type(item) is str for item in items), items
+    assert items == ["--require-hashes", "--only-binary=:all:", f"-r requirements/{name}.txt"]
+
+
+def test_the_unquoted_option_was_a_mapping_and_is_refused(tmp_path):
+    items = condaenv.pip_items(condaenv.load(BEFORE_FIX))
+    assert items[1] == {"--only-binary=:all": None}  # what conda's parser made of it
+    with pytest.raises(TypeError):  # conda's own next step, `"\n".join(specs)`, fails on it
+        "\n".join(items)
+    with pytest.raises(condaenv.CondaFileError, match=r"^expected every pip item to be a string, got "):
+        condaenv.write_requirements(items, tmp_path)
+    assert list(tmp_path.iterdir()) == []  # no half-written requirements file left behind
+
+    shutil.copyfile(BEFORE_FIX, tmp_path / "environment-torch.yml")
+    with pytest.raises(envspec.SpecError) as caught:
+        envspec.read_conda_file(envspec.Environment("torch", "torch", "X", root=tmp_path))
+    assert str(caught.value) == (
+        "environment-torch.yml: expected every pip item to be a plain string, got CommentedMap "
+        "{'--only-binary=:all': None} (quote it: a trailing ':' makes YAML read a mapping)"
+    )
+
+
+@pytest.mark.parametrize(
+    ("pip_list", "got"),
+    [
+        ('["--require-hashes", "-r requirements/x.txt"]', "['--require-hashes', '-r requirements/x.txt']"),
+        (
+            '["--require-hashes", "--only-binary=:all:", "-r requirements/x.txt", "six"]',
+            "['--require-hashes', '--only-binary=:all:', '-r requirements/x.txt', 'six']",
+        ),
+        (
+            '["--require-hashes", "--only-binary=:all:", "-r requirements/y.txt"]',
+            "['--require-hashes', '--only-binary=:all:', '-r requirements/y.txt']",
+        ),
+    ],
+)
+def test_the_pip_list_must_be_exactly_the_lock(tmp_path, pip_list, got):
+    (tmp_path / "environment-x.yml").write_text(
+        f"name: x\nchannels: [conda-forge, nodefaults]\ndependencies:\n  - python=3.9\n  - pip\n"
+        f"  - pip: {pip_list}\n"
+    )
+    with pytest.raises(envspec.SpecError) as caught:
+        envspec.read_conda_file(envspec.Environment("x", "torch", "X", root=tmp_path))
+    assert str(caught.value) == (
+        "environment-x.yml: expected a pip section of exactly "
+        f"['--require-hashes', '--only-binary=:all:', '-r requirements/x.txt'], got {got}"
+    )
+
+
+def test_requirements_file_is_written_as_conda_writes_it(tmp_path):
+    written = condaenv.write_requirements(["--require-hashes", "-r requirements/x.txt"], tmp_path)
+    assert written.parent == tmp_path
+    assert written.name.startswith("condaenv.") and written.name.endswith(".requirements.txt")
+    assert written.read_text() == "--require-hashes\n-r requirements/x.txt"  # joined, no final newline
+    assert condaenv.pip_command(tmp_path / "bin" / "python", written) == [
+        str(tmp_path / "bin" / "python"), "-m", "pip", "install", "-U", "-r", str(written),
+        "--exists-action=b",
+    ]  # fmt: skip
+
+
+@pytest.mark.network
+@pytest.mark.parametrize("name", list(ENVS))
+def test_conda_pip_step_installs_exactly_the_lock_and_the_fit_passes(tmp_path, name):
+    env = ENVS[name]
+    conda_specs = condaenv.dependencies(condaenv.load(env.conda_file))["conda"]
+    version = next(d for d in conda_specs if d.startswith("python=")).split("=", 1)[1]
+    base = interpreters.find_python(version)
+    if base is None:
+        pytest.fail(interpreters.missing_message(version))
+    prefix = tmp_path / "prefix"
+    subprocess.run([base, "-m", "venv", str(prefix)], check=True)
+    python = prefix / "bin" / "python"
+
+    done = condaenv.pip_step(env.conda_file, python)
+    assert done.returncode == 0, f"conda's pip step failed for {env.conda_file.name}"
+    assert not list(ROOT.glob("condaenv.*.requirements.txt")), "the temporary requirements file stayed"
+
+    report = condaenv.inspect(python)
+    assert envspec.installed_problems(env.lock, report) == []
+    # The comparison is not vacuous: a missing, an extra and a moved package are each named.
+    numpy = next(d for d in report["installed"] if d["metadata"]["name"].lower() == "numpy")
+    others = [d for d in report["installed"] if d is not numpy]
+    version = numpy["metadata"]["version"]
+    assert envspec.installed_problems(env.lock, {**report, "installed": others}) == [
+        f"numpy=={version} is locked but not installed"
+    ]
+    moved = {"metadata": {"name": "numpy", "version": "1.0"}}
+    assert envspec.installed_problems(env.lock, {**report, "installed": [*others, moved]}) == [
+        f"numpy is 1.0, {env.lock.name} pins {version}"
+    ]
+    extra = {"metadata": {"name": "Not_In_Any-Lock", "version": "1.0"}}
+    assert envspec.installed_problems(env.lock, {**report, "installed": [*report["installed"], extra]}) == [
+        f"not-in-any-lock==1.0 is installed but not in {env.lock.name}"
+    ]
+
+    # The GitHub macOS conda job's own step, run as bash would run it, with this venv as CONDA_PREFIX.
+    step = workflow_step("The conda env is exactly the lock").replace("${{ matrix.env }}", name)
+    step_env = {**os.environ, "CONDA_PREFIX": str(prefix), "RUNNER_TEMP": str(tmp_path)}
+    ok = subprocess.run(["bash", "-e", "-c", step], cwd=ROOT, env=step_env, capture_output=True, text=True)
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    assert ok.stdout.splitlines()[-1] == f"requirements/{name}.txt: installed exactly"
+    subprocess.run([str(python), "-m", "pip", "install", "-q", "--no-deps", *EXTRA], check=True)
+    off = subprocess.run(["bash", "-e", "-c", step], cwd=ROOT, env=step_env, capture_output=True, text=True)
+    assert off.returncode == 1
+    assert "FAIL: iniconfig==2.0.0 is installed but not in" in off.stdout
+    subprocess.run([str(python), "-m", "pip", "uninstall", "-q", "-y", "iniconfig"], check=True)
+
+    verify_json = tmp_path / "verify.json"
+    ran = subprocess.run(
+        [str(python), "-m", "checks.verify", "--framework", env.framework, "--json", str(verify_json)],
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT), "TF_CPP_MIN_LOG_LEVEL": "1"},
+        capture_output=True,
+        text=True,
+    )
+    assert ran.returncode == 0, ran.stdout[-2000:] + ran.stderr[-2000:]
+    assert json.loads(verify_json.read_text())["passed"] is True
+
+
+def workflow_step(name_prefix: str) -> str:
+    """The `run:` script of the macOS conda job's step whose name starts with `name_prefix`."""
+    jobs = yaml.safe_load((ROOT / ".github" / "workflows" / "ci.yml").read_text())["jobs"]
+    return next(s["run"] for s in jobs["macos-conda"]["steps"] if s.get("name", "").startswith(name_prefix))
