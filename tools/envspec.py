@@ -24,83 +24,130 @@ else:  # nox itself depends on tomli below 3.11
     import tomli as tomllib
 
 ROOT = Path(__file__).resolve().parent.parent
-PYTHON = "3.9"
-# The oldest 3.9.x the locks resolve for (`uv pip compile --python-version`). Not 3.9.0: every
-# cryptography since 44.0.0 declares Requires-Python ">=3.7,!=3.9.0,!=3.9.1" (PyPI metadata), so resolving
-# from 3.9.0 split the tf lock into a cryptography 47.0.0 line for 3.9.0 that 47.0.0 itself excludes: no
-# wheel installs there (`nox -s wheels` found it). From 3.9.2 the lock has one line that installs.
-PYTHON_FLOOR = "3.9.2"
-
-# The two platforms every lock must serve, as concrete marker environments (PEP 508). They must match
-# [tool.uv] environments in pyproject.toml, which tells uv's resolver the same thing; a test holds the two
-# together.
-TARGETS = {
-    "macos-arm64": {
-        "python_version": "3.9",
-        "python_full_version": "3.9.18",
-        "implementation_name": "cpython",
-        "platform_python_implementation": "CPython",
-        "os_name": "posix",
-        "sys_platform": "darwin",
-        "platform_system": "Darwin",
-        "platform_machine": "arm64",
-        "platform_release": "23.0.0",
-        "platform_version": "",
-        "implementation_version": "3.9.18",
-        "extra": "",
-    },
-    "linux-x86_64": {
-        "python_version": "3.9",
-        "python_full_version": "3.9.18",
-        "implementation_name": "cpython",
-        "platform_python_implementation": "CPython",
-        "os_name": "posix",
-        "sys_platform": "linux",
-        "platform_system": "Linux",
-        "platform_machine": "x86_64",
-        "platform_release": "6.1.0",
-        "platform_version": "",
-        "implementation_version": "3.9.18",
-        "extra": "",
-    },
-}
-
-
-# uv's universal resolver splits versions at patch releases when a package excludes some (cryptography
-# does for 3.9.0); a lock entry is legitimate if it applies to any of these.
-PATCH_RELEASES = ("3.9.0", "3.9.1", "3.9.18", "3.9.99")
+# The marker keys a target's table row must give (the rest of a PEP 508 environment comes from the Python).
+TARGET_MARKERS = ("sys_platform", "platform_system", "platform_machine", "os_name", "platform_release")
+FLOOR_KINDS = ("macos", "glibc")
 
 
 class SpecError(Exception):
     """A spec file is wrong; the message is one line naming the file, what was expected and what was found."""
 
 
-@dataclass
-class Environment:
+@dataclass(frozen=True)
+class Target:
+    """A platform a lock can serve (pyproject.toml [tool.gpuenv.targets]): defined once, used everywhere."""
+
     name: str
-    framework: str
-    display: str
+    markers: dict[str, str]
+    conda: str  # conda's subdir: osx-arm64, linux-64, linux-aarch64
+    floor: str  # what an OS floor means here: "macos" (a macOS version) or "glibc" (a glibc version)
+
+    @property
+    def machine(self) -> str:
+        return self.markers["platform_machine"]
+
+    def marker_env(self, python_full_version: str) -> dict[str, str]:
+        """A complete PEP 508 environment: CPython `python_full_version` on this platform."""
+        xy = ".".join(python_full_version.split(".")[:2])
+        return {
+            **self.markers,
+            "python_version": xy,
+            "python_full_version": python_full_version,
+            "implementation_name": "cpython",
+            "platform_python_implementation": "CPython",
+            "implementation_version": python_full_version,
+            "platform_version": "",
+            "extra": "",
+        }
+
+    def resolver_marker(self, python: str | None) -> str:
+        """This target as one of uv's resolver environments (`[tool.uv] environments`), for Python X.Y or
+        any Python (None). CPython is stated in both markers that name it: without them uv also forks for
+        PyPy wherever a dependency has an implementation_name or platform_python_implementation marker
+        (pyzmq and cffi, under the notebook layer), finds no PyPy wheel (tornado) and fails the whole
+        resolution; with only one of the two it still explores the impossible fork "cpython and PyPy" and
+        fails there (seen with uv 0.13.8)."""
+        parts = [f"python_version == '{python}'"] if python else []
+        parts += ["implementation_name == 'cpython'", "platform_python_implementation == 'CPython'"]
+        parts += [f"sys_platform == '{self.markers['sys_platform']}'"]
+        parts += [f"platform_machine == '{self.machine}'"]
+        return " and ".join(parts)
+
+    def floor_name(self, floor: str) -> str:
+        """How people name the oldest system: 'macOS 12.3 arm64', 'glibc 2.28 x86_64 (manylinux)'."""
+        if self.floor == "macos":
+            return f"macOS {floor} {self.machine}"
+        return f"glibc {floor} {self.machine} (manylinux)"
+
+
+@dataclass
+class Lockable:
+    """What a lock is resolved for: a Python X.Y (from python_floor on) on some targets."""
+
+    name: str
+    python: str = "3.9"
+    python_floor: str = ""
+    target_names: tuple[str, ...] = ("macos-arm64", "linux-x86_64")
     root: Path = ROOT
-    # The oldest systems the lock promises to serve: every macOS wheel's platform tag and every Mach-O
-    # binary's declared minimum must be at or below macos_min, every Linux wheel's manylinux glibc at or
-    # below glibc_min (`nox -s wheels` checks both from the real wheels).
-    macos_min: str = "12.3"
-    glibc_min: str = "2.28"
 
     @property
-    def conda_file(self) -> Path:
-        return self.root / f"environment-{self.name}.yml"
+    def floor_python(self) -> str:
+        """The oldest X.Y.Z the lock resolves for (`uv pip compile --python-version`)."""
+        return self.python_floor or f"{self.python}.0"
 
     @property
-    def requirements_in(self) -> Path:
-        return self.root / "requirements" / f"{self.name}.in"
+    def targets(self) -> dict[str, Target]:
+        known = targets(self.root)
+        return {name: known[name] for name in self.target_names}
+
+    def resolver_environments(self) -> list[str]:
+        return [t.resolver_marker(self.python) for t in self.targets.values()]
+
+    def patch_releases(self) -> tuple[str, ...]:
+        """The X.Y.Z a lock entry may be meant for: uv's universal resolver splits versions at patch
+        releases when a package excludes some (cryptography does for 3.9.0), so an entry is legitimate if
+        it applies to any of these."""
+        return (f"{self.python}.0", f"{self.python}.1", self.floor_python, f"{self.python}.99")
+
+    def marker_env(self, target: str, python_full_version: str | None = None) -> dict[str, str]:
+        """The target's PEP 508 environment for this lock's Python (a late X.Y.Z unless one is given)."""
+        return self.targets[target].marker_env(python_full_version or f"{self.python}.99")
 
     @property
     def lock(self) -> Path:
         return self.root / "requirements" / f"{self.name}.txt"
 
+    @property
+    def requirements_in(self) -> Path:
+        return self.root / "requirements" / f"{self.name}.in"
+
+
+@dataclass(init=False)
+class Environment(Lockable):
+    """One row of [tool.gpuenv.environments]: a lock, its conda file, its framework and its floors."""
+
+    framework: str = "torch"
+    display: str = ""
+    # target -> the oldest OS the lock promises to serve there (macOS or glibc version, by the target).
+    floors: dict[str, str] = field(default_factory=lambda: {"macos-arm64": "12.3", "linux-x86_64": "2.28"})
+    layers: tuple[str, ...] = ("dev", "notebook")
+
+    def __init__(self, name: str, framework: str, display: str, root: Path = ROOT, *, python: str = "3.9",
+                 python_floor: str = "", floors: dict[str, str] | None = None,
+                 layers: tuple[str, ...] = ("dev", "notebook")) -> None:  # fmt: skip
+        floors = dict(floors or {"macos-arm64": "12.3", "linux-x86_64": "2.28"})
+        super().__init__(name, python, python_floor, tuple(floors), root)
+        self.framework, self.display, self.floors, self.layers = framework, display, floors, tuple(layers)
+
+    @property
+    def conda_file(self) -> Path:
+        return self.root / f"environment-{self.name}.yml"
+
     def layer_lock(self, layer: str) -> Path:
         return self.root / "requirements" / f"{self.name}-{layer}.txt"
+
+    def floor(self, target: str) -> str:
+        return self.floors[target]
 
 
 @dataclass
@@ -110,19 +157,18 @@ class LockedRequirement:
     marker: Marker | None
     hashes: list[str] = field(default_factory=list)
 
-    def applies_to(self, target: str, python_full_version: str | None = None) -> bool:
-        env = TARGETS[target]
-        if python_full_version:
-            env = {**env, "python_full_version": python_full_version}
-        return self.marker is None or self.marker.evaluate(env)
-
     def applies_in(self, marker_env: dict[str, str]) -> bool:
-        """Applies in this concrete marker environment (e.g. `pip inspect`'s "environment")."""
+        """Applies in this concrete marker environment (a target's, or `pip inspect`'s "environment")."""
         return self.marker is None or self.marker.evaluate({**marker_env, "extra": ""})
 
-    def serves_a_target(self) -> bool:
-        """Applies on some target platform for some 3.9.x (uv may split a package at 3.9.0 vs 3.9.1+)."""
-        return any(self.applies_to(t, v) for t in TARGETS for v in PATCH_RELEASES)
+    def applies_to(self, lockable: Lockable, target: str, python_full_version: str | None = None) -> bool:
+        return self.applies_in(lockable.marker_env(target, python_full_version))
+
+    def serves_a_target(self, lockable: Lockable) -> bool:
+        """Applies on some target platform of the lock for some X.Y.Z it is meant for."""
+        return any(
+            self.applies_to(lockable, t, v) for t in lockable.targets for v in lockable.patch_releases()
+        )
 
 
 def pyproject(root: Path = ROOT) -> dict:
@@ -130,26 +176,84 @@ def pyproject(root: Path = ROOT) -> dict:
         return tomllib.load(f)
 
 
+def _table(root: Path, key: str) -> dict:
+    return pyproject(root).get("tool", {}).get("gpuenv", {}).get(key, {})
+
+
+def targets(root: Path = ROOT) -> dict[str, Target]:
+    """[tool.gpuenv.targets]: every platform a lock may name."""
+    found = {}
+    for name, row in _table(root, "targets").items():
+        where = f"pyproject.toml [tool.gpuenv.targets.{name}]"
+        markers = row.get("markers", {})
+        missing = [k for k in TARGET_MARKERS if k not in markers]
+        if missing:
+            raise SpecError(f"{where}: expected markers {list(TARGET_MARKERS)}, got none for {missing}")
+        if row.get("floor") not in FLOOR_KINDS or not row.get("conda"):
+            raise SpecError(f"{where}: expected conda = SUBDIR and floor = one of {list(FLOOR_KINDS)}")
+        found[name] = Target(name, {k: str(markers[k]) for k in TARGET_MARKERS}, row["conda"], row["floor"])
+    return found
+
+
+def _python(row: dict, where: str) -> tuple[str, str]:
+    python, floor = str(row.get("python", "")), str(row.get("python_floor", ""))
+    if not python or python.count(".") != 1 or not all(p.isdigit() for p in python.split(".")):
+        raise SpecError(f'{where}: expected python = "X.Y" (e.g. "3.12"), got {python or "none"!r}')
+    if floor and not floor.startswith(python + "."):
+        raise SpecError(f'{where}: expected python_floor = "{python}.Z", got {floor!r}')
+    return python, floor
+
+
 def environments(root: Path = ROOT) -> dict[str, Environment]:
-    table = pyproject(root)["tool"]["gpuenv"]["environments"]
+    """[tool.gpuenv.environments], in table order; SpecError (one line) on a malformed row."""
+    known = targets(root)
     envs = {}
-    for name, row in table.items():
-        try:
-            floors = {k: str(row[k]) for k in ("macos_min", "glibc_min") if k in row}
-            envs[name] = Environment(name, row["framework"], row["display"], root, **floors)
-        except KeyError as exc:
-            raise SpecError(f"pyproject.toml [tool.gpuenv.environments] {name}: expected key {exc}") from None
+    for name, row in _table(root, "environments").items():
+        where = f"pyproject.toml [tool.gpuenv.environments.{name}]"
+        missing = [k for k in ("framework", "display", "python", "targets") if k not in row]
+        if missing:
+            raise SpecError(f"{where}: expected keys {missing}")
+        python, floor = _python(row, where)
+        unknown = [t for t in row["targets"] if t not in known]
+        if unknown or not row["targets"]:
+            raise SpecError(f"{where}: expected targets among {sorted(known)}, got {unknown or 'none'}")
+        floors = {t: str(v) for t, v in row["targets"].items()}
+        layers = tuple(row.get("layers", ()))
+        envs[name] = Environment(
+            name, row["framework"], row["display"], root, python=python, python_floor=floor, floors=floors,
+            layers=layers,
+        )  # fmt: skip
     return envs
 
 
+def standalone(root: Path = ROOT) -> dict[str, Lockable]:
+    """[tool.gpuenv.standalone]: locks of their own (tools for CI, dev for the host venv)."""
+    known = targets(root)
+    found = {}
+    for name, row in _table(root, "standalone").items():
+        where = f"pyproject.toml [tool.gpuenv.standalone.{name}]"
+        python, floor = _python(row, where)
+        names = tuple(row.get("targets", ()))
+        if not names or any(t not in known for t in names):
+            raise SpecError(f"{where}: expected targets among {sorted(known)}, got {list(names)}")
+        found[name] = Lockable(name, python, floor, names, root)
+    return found
+
+
 def layers(root: Path = ROOT) -> list[str]:
-    """Extra locks layered on every environment (dev = test tools): requirements/LAYER.in each."""
-    return list(pyproject(root)["tool"]["gpuenv"].get("layers", []))
+    """Every layer some environment has, in first-seen order (requirements/LAYER.in each)."""
+    seen: list[str] = []
+    for env in environments(root).values():
+        seen += [layer for layer in env.layers if layer not in seen]
+    return seen
 
 
-def standalone_locks(root: Path = ROOT) -> list[str]:
-    """Locks that stand alone (tools: what CI installs to run nox): requirements/NAME.in -> NAME.txt."""
-    return list(pyproject(root)["tool"]["gpuenv"].get("standalone", []))
+def pythons(root: Path = ROOT) -> dict[str, list[str]]:
+    """Python X.Y -> the environments that need it (what the machine must have to build them all)."""
+    found: dict[str, list[str]] = {}
+    for env in environments(root).values():
+        found.setdefault(env.python, []).append(env.name)
+    return found
 
 
 def pip_section(env: Environment) -> list[str]:
@@ -183,8 +287,8 @@ def read_conda_file(env: Environment) -> dict:
     if not isinstance(deps, list):
         raise SpecError(f"{rel}: expected a dependencies list, got {deps!r}")
     plain = [d for d in deps if isinstance(d, str)]
-    if f"python={PYTHON}" not in plain:
-        raise SpecError(f"{rel}: expected dependency 'python={PYTHON}', got {plain}")
+    if f"python={env.python}" not in plain:
+        raise SpecError(f"{rel}: expected dependency 'python={env.python}', got {plain}")
     if "pip" not in plain:
         raise SpecError(f"{rel}: expected dependency 'pip' (it installs the lock), got {plain}")
     sections = [d for d in deps if isinstance(d, dict) and "pip" in d]
@@ -255,13 +359,13 @@ def lock_problems(env: Environment) -> list[str]:
         by_name.setdefault(entry.name, []).append(entry)
         if not entry.hashes or not all(h.startswith("sha256:") for h in entry.hashes):
             problems.append(f"{env.lock.name}: {entry.name}=={entry.version} has no sha256 hash")
-        if not entry.serves_a_target():
+        if not entry.serves_a_target(env):
             problems.append(f"{env.lock.name}: {entry.name}=={entry.version} applies to no target platform")
     for req in read_in(env.requirements_in):
-        for target, marker_env in TARGETS.items():
-            if req.marker is not None and not req.marker.evaluate(marker_env):
+        for target in env.targets:
+            if req.marker is not None and not req.marker.evaluate(env.marker_env(target)):
                 continue
-            hits = [e for e in by_name.get(canonicalize_name(req.name), []) if e.applies_to(target)]
+            hits = [e for e in by_name.get(canonicalize_name(req.name), []) if e.applies_to(env, target)]
             if not hits:
                 problems.append(
                     f"{env.lock.name}: {req.name} from {env.requirements_in.name} is missing for {target}"

@@ -22,25 +22,21 @@ from packaging.utils import canonicalize_name
 
 from tools import envspec
 
-# One universal, hashed, wheels-only resolution for the [tool.uv] environments; part of every stamp, so
-# changing how locks are resolved makes them all stale.
-UV_COMPILE_OPTIONS = (
-    "--universal",
-    "--python-version",
-    envspec.PYTHON_FLOOR,
-    "--generate-hashes",
-    "--only-binary",
-    ":all:",
-)
-
-# conda's names for envspec.TARGETS, the platforms every lock serves (a test holds the two together).
-CONDA_PLATFORMS = {"macos-arm64": "osx-arm64", "linux-x86_64": "linux-64"}
-CONDA_LOCK = "conda-lock.yml"
+# One universal, hashed, wheels-only resolution for the lock's resolver environments; part of every stamp
+# (with the lock's --python-version), so changing how locks are resolved makes them all stale.
+UV_COMPILE_OPTIONS = ("--universal", "--generate-hashes", "--only-binary", ":all:")
+CONDA_LOCK_SUFFIX = ".conda-lock.yml"
 
 STAMP_TITLE = "# Inputs, checked by `nox -s lock -- --check` (a changed one makes this lock stale):"
 STAMP_LINE = re.compile(r"^#    (?P<label>.+) sha256:(?P<digest>[0-9a-f]{16})$")
 BODY_LABEL = "this lock's own pins and hashes"
+RESOLVER_LABEL = "resolver environments"
 PACKAGE_NAME = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9._-]*[A-Za-z0-9])?$")
+
+
+def uv_compile_options(lockable: envspec.Lockable) -> tuple[str, ...]:
+    """uv's options for this lock: universal over its resolver environments, from its oldest X.Y.Z."""
+    return (UV_COMPILE_OPTIONS[0], "--python-version", lockable.floor_python, *UV_COMPILE_OPTIONS[1:])
 
 
 @dataclass(frozen=True)
@@ -49,33 +45,40 @@ class Lock:
 
     output: Path
     kind: str
+    lockable: envspec.Lockable  # the Python and targets it is resolved for (an Environment for conda-lock)
     source: Path | None = None  # the .in uv resolves
     # For a layer: the environment's lock and the layers before it, so `tests` can install them together.
     constraints: tuple[Path, ...] = ()
-    conda_files: tuple[Path, ...] = ()  # the environment ymls whose conda layer conda-lock solves
+    conda_file: Path | None = None  # conda-lock: the environment yml whose conda layer it solves
     root: Path = envspec.ROOT
 
     def rel(self, path: Path | None = None) -> str:
         return (path or self.output).relative_to(self.root).as_posix()
 
+    @property
+    def conda_platforms(self) -> list[str]:
+        return [t.conda for t in self.lockable.targets.values()]
+
 
 def plan(root: Path = envspec.ROOT) -> list[Lock]:
-    """Every lock in the order `nox -s lock` makes them: an environment's lock before its layers."""
+    """Every lock in the order `nox -s lock` makes them: an environment's lock before its layers; each
+    environment's conda layer last (one conda-lock file each: environments on different Pythons cannot
+    share one solve)."""
     envs = envspec.environments(root)
     locks = []
     for env in envs.values():
-        locks.append(Lock(env.lock, "uv", source=env.requirements_in, root=root))
+        locks.append(Lock(env.lock, "uv", env, source=env.requirements_in, root=root))
         below = [env.lock]
-        for layer in envspec.layers(root):
+        for layer in env.layers:
             source = root / "requirements" / f"{layer}.in"
             layer_lock = env.layer_lock(layer)
-            locks.append(Lock(layer_lock, "uv", source=source, constraints=tuple(below), root=root))
+            locks.append(Lock(layer_lock, "uv", env, source=source, constraints=tuple(below), root=root))
             below.append(layer_lock)
-    for name in envspec.standalone_locks(root):
-        req = root / "requirements"
-        locks.append(Lock(req / f"{name}.txt", "uv", source=req / f"{name}.in", root=root))
-    conda_files = tuple(env.conda_file for env in envs.values())
-    locks.append(Lock(root / CONDA_LOCK, "conda-lock", conda_files=conda_files, root=root))
+    for lockable in envspec.standalone(root).values():
+        locks.append(Lock(lockable.lock, "uv", lockable, source=lockable.requirements_in, root=root))
+    for env in envs.values():
+        output = root / "requirements" / f"{env.name}{CONDA_LOCK_SUFFIX}"
+        locks.append(Lock(output, "conda-lock", env, conda_file=env.conda_file, root=root))
     return locks
 
 
@@ -111,22 +114,20 @@ def inputs(lock: Lock, read: Callable[[Path], str] = Path.read_text) -> dict[str
 
     `read` fetches the constraint lock: `nox -s lock` passes one that reads the freshly staged copy.
     """
-    root = lock.root
     found: dict[str, str] = {}
     if lock.kind == "uv":
         found[lock.rel(lock.source)] = _digest(requirements_meaning(lock.source))
         for constraint in lock.constraints:
             found[f"{lock.rel(constraint)} (constraint)"] = _digest(lock_body(read(constraint)))
-        if lock.source.name == f"{lock.output.stem}.in":  # an environment's own lock: its yml too
-            conda_file = root / f"environment-{lock.output.stem}.yml"
-            if conda_file.exists():
-                found[lock.rel(conda_file)] = _digest(yaml.safe_load(conda_file.read_text()))
-        found["pyproject.toml [tool.uv]"] = _digest(envspec.pyproject(root)["tool"]["uv"])
-        found["uv pip compile " + " ".join(UV_COMPILE_OPTIONS)] = _digest(list(UV_COMPILE_OPTIONS))
+        conda_file = getattr(lock.lockable, "conda_file", None)
+        if conda_file is not None and lock.output == lock.lockable.lock and conda_file.exists():
+            found[lock.rel(conda_file)] = _digest(yaml.safe_load(conda_file.read_text()))
+        found[RESOLVER_LABEL] = _digest(lock.lockable.resolver_environments())
+        options = uv_compile_options(lock.lockable)
+        found["uv pip compile " + " ".join(options)] = _digest(list(options))
     else:
-        for conda_file in lock.conda_files:
-            found[f"{lock.rel(conda_file)} conda layer"] = _digest(conda_layer(conda_file))
-        platforms = " ".join(CONDA_PLATFORMS.values())
+        found[f"{lock.rel(lock.conda_file)} conda layer"] = _digest(conda_layer(lock.conda_file))
+        platforms = " ".join(lock.conda_platforms)
         found[f"conda-lock platforms {platforms}"] = _digest(platforms)
     return found
 

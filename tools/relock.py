@@ -1,0 +1,211 @@
+"""`nox -s lock`: relock every lock from its inputs, all or nothing; `--check` compares stamps offline.
+
+Everything is resolved in a staging copy of requirements/ (uv and conda-lock keep the pins already there
+unless told to upgrade, so plain relocks move nothing that need not move); the locks are moved into place
+only when every one of them succeeded. Each uv lock is resolved for its own Python and targets: the
+staging folder's pyproject.toml carries that lock's `[tool.uv] environments` (uv reads them from its
+working folder and accepts them nowhere else), derived from pyproject.toml's [tool.gpuenv] tables.
+
+The noxfile calls `options`, `check` and `relock`; every failure is a RelockError whose message is the one
+line the session prints.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, NoReturn
+
+import yaml
+from packaging.utils import canonicalize_name
+
+from tools import locks
+
+Log = Callable[[str], None]
+
+CONDA_LOCK_HOWTO = (
+    "it is made by `nox -s lock` on a machine with conda-lock, conda (or mamba/micromamba) and conda-forge "
+    'reachable (docs/locks.md, "Refreshing the conda-lock files")'
+)
+CONDA_FORGE = "https://conda.anaconda.org/conda-forge/noarch/repodata.json"
+
+
+class RelockError(Exception):
+    """Relocking cannot go on; the message is one line naming what is wrong and what to do."""
+
+
+class _Args(argparse.ArgumentParser):
+    """argparse that raises instead of printing usage, so the error is one line."""
+
+    def error(self, message: str) -> NoReturn:
+        raise RelockError(
+            f"expected `--check`, `--upgrade` or `--upgrade-package NAME` after `--`, got: {message}"
+        )
+
+
+@dataclass(frozen=True)
+class Options:
+    check: bool = False
+    upgrade: bool = False
+    upgrade_package: tuple[str, ...] = ()
+
+
+def options(argv: list[str]) -> Options:
+    parser = _Args(prog="nox -s lock --", add_help=False, allow_abbrev=False)
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument("--check", action="store_true")
+    mode.add_argument("--upgrade", action="store_true")
+    mode.add_argument("--upgrade-package", action="append", default=[], metavar="NAME")
+    args = parser.parse_args(argv)
+    return Options(args.check, args.upgrade, tuple(args.upgrade_package))
+
+
+def check(plan: list[locks.Lock], log: Log) -> None:
+    """Compare each lock's stamp with its inputs now; touches nothing, needs no network."""
+    stale = []
+    for lock in plan:
+        if lock.kind == "conda-lock" and not lock.output.exists():
+            log(f"{lock.rel()} is missing: {CONDA_LOCK_HOWTO}")
+            continue
+        why = locks.staleness(lock)
+        log(f"{lock.rel()} is stale: {why}" if why else f"{lock.rel()} is current")
+        if why:
+            stale.append(f"{lock.rel()} ({why})")
+    if stale:
+        raise RelockError(
+            f"expected every lock current with its inputs, got stale {'; '.join(stale)}: run `nox -s lock`"
+        )
+
+
+def relock(plan: list[locks.Lock], opts: Options, root: Path, log: Log) -> None:
+    """Resolve every lock in a staging copy, then move the changed ones into place."""
+    if not shutil.which("uv"):
+        raise RelockError("expected uv on PATH to lock, got none: `pipx install uv` or `pip install uv`")
+    pinned = locks.pinned_names(plan)
+    for name in opts.upgrade_package:
+        if not locks.PACKAGE_NAME.match(name) or canonicalize_name(name) not in pinned:
+            raise RelockError(f"--upgrade-package: expected a package pinned in some lock, got {name!r}")
+    staging = root / ".cache" / "lock-staging"
+    shutil.rmtree(staging, ignore_errors=True)
+    shutil.copytree(root / "requirements", staging / "requirements")
+    try:
+        done = [lock for lock in plan if _resolve(lock, staging, opts, log)]
+        for lock in done:
+            _put_in_place(lock, staging / lock.output.relative_to(root), log)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def _resolve(lock: locks.Lock, staging: Path, opts: Options, log: Log) -> bool:
+    """Resolve one lock into its staged copy and stamp it; False where it cannot be made here (conda)."""
+
+    def staged(path: Path) -> Path:
+        return staging / path.relative_to(lock.root)
+
+    out = staged(lock.output)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if lock.kind == "uv":
+        extra = ["--upgrade"] if opts.upgrade else []
+        extra += [a for name in opts.upgrade_package for a in ("--upgrade-package", name)]
+        extra += [a for c in lock.constraints for a in ("--constraint", lock.rel(c))]
+        _uv_compile(lock, staging, extra, log)
+    elif not _conda_lock(lock, out, opts, log):
+        return False
+    out.write_text(locks.stamped(lock, out.read_text(), lambda path: staged(path).read_text()))
+    return True
+
+
+def _put_in_place(lock: locks.Lock, out: Path, log: Log) -> None:
+    if lock.output.exists() and lock.output.read_bytes() == out.read_bytes():
+        log(f"{lock.rel()} unchanged")
+        return
+    changes = locks.pin_changes(lock.output, out) if lock.kind == "uv" else []
+    log(f"{lock.rel()} written" + (f": {', '.join(changes)}" if changes else ""))
+    os.replace(out, lock.output)
+
+
+def resolver_config(lock: locks.Lock) -> str:
+    """The pyproject.toml uv reads in the staging folder: this lock's resolver environments."""
+    rows = ",\n".join(f"  {json.dumps(marker)}" for marker in lock.lockable.resolver_environments())
+    return f"# Written by tools/relock.py for {lock.rel()}.\n[tool.uv]\nenvironments = [\n{rows},\n]\n"
+
+
+def _uv_compile(lock: locks.Lock, staging: Path, extra: list[str], log: Log) -> None:
+    """One universal, hashed resolution in the staging copy; uv's failure is cut to the line that says why."""
+    (staging / "pyproject.toml").write_text(resolver_config(lock))
+    options = locks.uv_compile_options(lock.lockable)
+    cmd = ["uv", "pip", "compile", "--quiet", *options, lock.rel(lock.source), "-o", lock.rel(), *extra]
+    log(" ".join(cmd))
+    done = subprocess.run(
+        cmd,
+        cwd=staging,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "UV_CUSTOM_COMPILE_COMMAND": "nox -s lock"},
+    )
+    if done.returncode != 0:
+        why = [ln.strip() for ln in done.stderr.splitlines() if ln.strip()]
+        reason = next(
+            (ln for ln in why if "not found in the package registry" in ln or "No solution" in ln), None
+        )
+        detail = next(
+            (ln for ln in why if ln.startswith("╰─▶") or "Because" in ln), reason or (why[-1] if why else "?")
+        )
+        raise RelockError(f"{lock.rel(lock.source)}: expected a resolvable set, got: {detail.lstrip('╰─▶ ')}")
+
+
+def _conda_lock_blocker() -> tuple[str | None, str | None]:
+    """(conda executable, None) when conda-lock can run here, else (None, what is missing)."""
+    # An activated conda exports CONDA_EXE even where `conda` itself is only a shell function.
+    conda_exe = os.environ.get("CONDA_EXE")
+    found = [
+        *map(shutil.which, ("conda", "mamba", "micromamba")),
+        conda_exe if conda_exe and Path(conda_exe).is_file() else None,
+    ]
+    exe = next(filter(None, found), None)
+    if not exe:
+        return None, "no conda, mamba or micromamba on PATH (install Miniforge)"
+    if not shutil.which("conda-lock"):
+        return None, "no conda-lock on PATH (`pipx install conda-lock` or `conda install -n base conda-lock`)"
+    try:
+        urllib.request.urlopen(urllib.request.Request(CONDA_FORGE, method="HEAD"), timeout=15).close()
+    except OSError as exc:
+        return None, f"conda-forge is unreachable ({CONDA_FORGE}: {exc})"
+    return exe, None
+
+
+def _conda_lock(lock: locks.Lock, staged: Path, opts: Options, log: Log) -> bool:
+    """Solve one yml's conda layer for its targets' conda platforms into `staged`; False (one line) if it
+    cannot be done here."""
+    exe, missing = _conda_lock_blocker()
+    if missing:
+        now = locks.staleness(lock) or "current"
+        log(f"{lock.rel()} left as it is ({now}): {missing}; {CONDA_LOCK_HOWTO}")
+        return False
+    # conda-lock cannot read the pip section's `-r lock` (pip wheels stay in the uv locks): give it a copy
+    # of the yml without it.
+    layer = staged.parent / f"{lock.conda_file.stem}.conda-layer.yml"
+    layer.write_text(yaml.safe_dump(locks.conda_layer(lock.conda_file), sort_keys=False))
+    cmd = ["conda-lock", "lock", "--conda", exe, "--lockfile", str(staged), "-f", str(layer)]
+    cmd += [a for platform in lock.conda_platforms for a in ("-p", platform)]
+    in_conda = locks.conda_lock_packages(staged) if staged.exists() else set()
+    wanted = [name for name in opts.upgrade_package if canonicalize_name(name) in in_conda]
+    if wanted:
+        cmd += [a for name in wanted for a in ("--update", name)]
+    elif not opts.upgrade and staged.exists():
+        cmd.append("--check-input-hash")  # keep the solve already there unless its inputs changed
+    elif staged.exists():
+        staged.unlink()  # --upgrade: a fresh solve, not an update of the old one
+    log(" ".join(cmd))
+    if subprocess.run(cmd).returncode != 0:
+        raise RelockError(
+            f"{lock.rel()}: expected conda-lock to solve {lock.rel(lock.conda_file)}'s conda layer for "
+            f"{' and '.join(lock.conda_platforms)}, got the error above; no lock was changed"
+        )
+    return True
