@@ -423,7 +423,7 @@ def _uv_compile(session: nox.Session, lock: locks.Lock, staging: Path, extra: li
 
 CONDA_LOCK_HOWTO = (
     "it is made by `nox -s lock` on a machine with conda-lock, conda (or mamba/micromamba) and conda-forge "
-    'reachable (README: "Refreshing conda-lock.yml")'
+    'reachable (docs/locks.md: "Refreshing conda-lock.yml")'
 )
 CONDA_FORGE = "https://conda.anaconda.org/conda-forge/noarch/repodata.json"
 
