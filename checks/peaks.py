@@ -19,7 +19,7 @@ NVIDIA_A100 = "https://www.nvidia.com/content/dam/en-zz/Solutions/Data-Center/a1
 NVIDIA_T4 = "https://www.nvidia.com/content/dam/en-zz/Solutions/Data-Center/tesla-t4/t4-tensor-core-datasheet-951643.pdf"
 METAL_BENCH = "https://github.com/philipturner/metal-benchmarks (GPU cores x 128 FP32 ALUs x 2 FLOP x clock)"
 APPLE_SPECS = "Apple's tech-spec pages (memory bandwidth per chip)"
-FACTS = "best public measured GEMM figures, collected in the project's reference facts (README 'Benchmark')"
+FACTS = "best public measured GEMM figures, collected in the project's reference facts (docs/bench.md)"
 
 
 @dataclass(frozen=True)

@@ -20,10 +20,10 @@ LEARNING_RATE = 1e-6
 
 # How far a float32 device run may stray from the float64 reference after 2000 steps. Gradient descent
 # at lr 1e-6 on this quadratic loss is contractive, so float32 rounding does not grow: `verify` measured
-# max |coef32 - coef64| = 1.2e-07 on an x86_64 CPU and 6.5e-08 on CUDA (H200), seed 0 (README, "What
-# verify proves"). The bound is four orders of magnitude looser so any summation order (MPS, cuBLAS,
-# oneDNN) passes, while a real bug (a wrong gradient, a missed update, a stale parameter) moves a
-# coefficient by 1e-2 or more (tests/test_fit.py plants one).
+# max |coef32 - coef64| = 1.2e-07 on an x86_64 CPU and 6.5e-08 on CUDA (H200), seed 0 (docs/verify.md).
+# The bound is four orders of magnitude looser so any summation order (MPS, cuBLAS, oneDNN) passes, while
+# a real bug (a wrong gradient, a missed update, a stale parameter) moves a coefficient by 1e-2 or more
+# (tests/test_fit.py plants one).
 COEF_ATOL = 1e-3
 COEF_RTOL = 1e-2
 LOSS_RTOL = 1e-2

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import shlex
 import socket
 import subprocess
 import sys
@@ -104,14 +106,31 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+def _colab_server_flags() -> list[str]:
+    """The options of the `jupyter notebook` command in docs/jupyter.md's Colab block, as a shell reads."""
+    text = (ROOT / "docs" / "jupyter.md").read_text()
+    found = re.search(r"<!-- colab-server\b.*?-->\s*```bash\n(.*?)```", text, re.S)
+    assert found, "docs/jupyter.md has no ```bash block after <!-- colab-server -->"
+    command = next(
+        line for line in found.group(1).replace("\\\n", " ").splitlines() if "jupyter notebook" in line
+    )
+    words = shlex.split(command, comments=True)
+    return words[words.index("notebook") + 1 :]
+
+
 def test_colab_server_command_trusts_colab(tmp_path):
-    """The README's Colab server flags on the locked notebook server: Colab's origin is let in."""
+    """docs/jupyter.md's Colab server flags on the locked notebook server: Colab's origin is let in."""
     _needs("notebook")
     port, token, colab = _free_port(), "gpuenv-test-token", "https://colab.research.google.com"
+    flags = _colab_server_flags()
+    assert flags == [
+        f"--ServerApp.allow_origin={colab}", "--port=8888", "--ServerApp.port_retries=0", "--no-browser"
+    ]  # fmt: skip
     jupyter = Path(sys.executable).parent / "jupyter"
     server = subprocess.Popen(
-        [str(jupyter), "notebook", f"--ServerApp.allow_origin={colab}", f"--port={port}",
-         "--ServerApp.port_retries=0", "--no-browser", f"--IdentityProvider.token={token}",
+        # The documented flags, on a free port instead of 8888 (a test must not collide with a real server).
+        [str(jupyter), "notebook", *(f"--port={port}" if f == "--port=8888" else f for f in flags),
+         f"--IdentityProvider.token={token}",
          # CI runs as root, which jupyter_server refuses unless told; a Mac user is never root.
          *(["--allow-root"] if os.geteuid() == 0 else [])],
         cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,

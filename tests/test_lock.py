@@ -69,7 +69,7 @@ def pins(path: Path) -> dict[str, set[str]]:
 def test_every_committed_lock_is_current():
     for lock in locks.plan():
         if lock.kind == "conda-lock" and not lock.output.exists():
-            continue  # made only where conda runs; README "Refreshing conda-lock.yml"
+            continue  # made only where conda runs; docs/locks.md "Refreshing conda-lock.yml"
         assert locks.staleness(lock) is None, lock.rel()
 
 
