@@ -269,11 +269,11 @@ def test_bad_facts_file_is_one_line_and_exit_2(tmp_path, content, message):
 def test_env_python_names_each_missing_version_and_its_environments():
     one = findings("linux-no-python312")["env-python"]
     assert one.status == "fail"
-    assert "no Python 3.12 found to build mlx" in one.summary and "3.9" not in one.summary
+    assert "no Python 3.12 found to build the environment mlx" in one.summary and "3.9" not in one.summary
     assert "mlx cannot be built (the others can)" in one.meaning
     assert "`pyenv install 3.12`" in one.fix and "3.9" not in one.fix
     every = findings("linux-no-python39")["env-python"]
-    assert "no Python 3.9 found to build torch, tf" in every.summary
+    assert "no Python 3.9 found to build the environments torch, tf" in every.summary
     assert "no environment can be built" in every.meaning and "`uv python install 3.9`" in every.fix
     found = findings("linux-x86_64-cpu-host")["env-python"]
     assert found.status == "ok" and found.summary.startswith("environments are built with /")
@@ -289,7 +289,7 @@ def test_env_python_options_become_the_fact(tmp_path, capsys):
         "3.12": {"path": None, "environments": ["mlx"]},
     }
     out = capsys.readouterr().out
-    assert "fail  env-python: no Python 3.12 found to build mlx" in out
+    assert "fail  env-python: no Python 3.12 found to build the environment mlx" in out
 
 
 @pytest.mark.parametrize(

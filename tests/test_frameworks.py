@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ast
 import importlib.util
+import json
 import subprocess
 import sys
 
@@ -122,3 +123,128 @@ def test_the_torch_module_owns_the_mps_floor(version, floor):
     assert frameworks.by_release(table, version) == floor
     if version and importlib.util.find_spec("torch") is not None:
         assert frameworks.load("torch").mps_macos_floor(version) == floor
+
+
+# --- adding a framework is one module and one registry line ---------------------------------------------
+
+NUMPY_FRAMEWORK = '''
+"""A framework made of NumPy float32, to prove that one module and one registry line are enough."""
+
+import math
+import time
+
+import numpy as np
+
+from checks.sine_fit import FitRun
+
+NAME = "numpyfw"
+DISTRIBUTIONS = ("numpy",)
+CPU_DEVICE = "cpu"
+DISTRIBUTED_SMOKE = None
+TIMER = "time.perf_counter"
+OUT_OF_MEMORY = (MemoryError,)
+block = None
+
+
+def version():
+    return np.__version__
+
+
+def accelerators():
+    return {"why_not": {"gpu": "NumPy has none"}}
+
+
+def best_devices(info=None):
+    return "cpu", [CPU_DEVICE]
+
+
+def sync_for(device):
+    return lambda: None
+
+
+def doctor_facts():
+    return {"version": np.__version__}
+
+
+def sine_fit(device, init, *, n, steps, lr, on_step=None):
+    x = np.linspace(-math.pi, math.pi, n, dtype=np.float32)
+    y = np.sin(x)
+    p = np.array(init, dtype=np.float32)
+    losses = []
+    start = time.perf_counter()
+    for _ in range(steps):
+        y_pred = p[0] + p[1] * x + p[2] * x**2 + p[3] * x**3
+        losses.append(float(np.square(y_pred - y).sum()))
+        if not math.isfinite(losses[-1]):
+            break
+        g = 2.0 * (y_pred - y)
+        p -= np.float32(lr) * np.array([g.sum(), (g * x).sum(), (g * x**2).sum(), (g * x**3).sum()])
+    seconds = time.perf_counter() - start
+    return FitRun(device, {"x": "cpu"}, losses, [float(v) for v in p], seconds, len(losses), True)
+
+
+def targets(facts, *, cpu_only=False):
+    from checks.bench import cpu_name
+
+    return [{"kind": "cpu", "device": CPU_DEVICE, "label": "cpu", "name": cpu_name(facts)}]
+
+
+class SineFit:
+    def __init__(self, device, n, init, lr, form):
+        self.n, self.init, self.lr, self.how, self.sync = n, init, lr, f"numpy {form}", lambda: None
+        self.coefficients = list(init)
+
+    def step(self):
+        run = sine_fit("cpu", self.coefficients, n=self.n, steps=1, lr=self.lr)
+        self.coefficients = run.coefficients
+
+    def run(self, steps):
+        return sine_fit("cpu", self.init, n=self.n, steps=steps, lr=self.lr).coefficients
+
+
+def matmul_dtypes(device):
+    return ["float32"]
+
+
+class Matmul:
+    def __init__(self, device, n, dtype):
+        a = np.ones((n, n), dtype=dtype)
+        self.fn, self.sync, self.how = (lambda: a @ a), (lambda: None), "numpy matmul"
+
+
+class Copy:
+    def __init__(self, device, nbytes):
+        src, dst = np.ones(nbytes // 4, np.float32), np.empty(nbytes // 4, np.float32)
+        self.fn, self.sync, self.how = (lambda: np.copyto(dst, src)), (lambda: None), "np.copyto"
+'''
+
+
+@pytest.fixture
+def numpy_framework(tmp_path, monkeypatch):
+    """checks' registry with one more line: numpyfw -> a module that exists nowhere else."""
+    (tmp_path / "numpyfw_module.py").write_text(NUMPY_FRAMEWORK)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setattr(frameworks, "MODULES", {**frameworks.MODULES, "numpyfw": "numpyfw_module"})
+    monkeypatch.setattr(frameworks, "NAMES", (*frameworks.NAMES, "numpyfw"))
+    yield "numpyfw"
+    sys.modules.pop("numpyfw_module", None)
+    frameworks._declared_cache.pop("numpyfw", None)
+
+
+def test_a_new_framework_needs_only_its_module_and_a_registry_line(numpy_framework, tmp_path, capsys):
+    from checks import bench, doctor, verify
+
+    assert not [m for m in frameworks.INTERFACE if m not in _top_level_names(numpy_framework)]
+    out = tmp_path / "verify.json"
+    assert verify.main(["--framework", numpy_framework, "--allow-cpu", "--json", str(out)]) == 0
+    report = json.loads(out.read_text())
+    assert report["passed"] and report["chosen"] == {"kind": "cpu", "devices": ["cpu"]}
+    assert "distributed" not in report and "ran on CPU: gpu: NumPy has none" in report["notes"][0]
+    args = ["--framework", numpy_framework, "--quick", "--sizes", "2000", "--matmul-sizes", "64"]
+    assert bench.main([*args, "--copy-mib", "1", "--repeats", "2", "--json", str(tmp_path / "b.json")]) == 0
+    assert json.loads((tmp_path / "b.json").read_text())["framework"] == numpy_framework
+    facts = doctor.gather([numpy_framework])
+    assert facts[numpy_framework] == {"import_error": None, "version": facts["distributions"]["numpy"]}
+    capsys.readouterr()
+    assert doctor.main(["--framework", numpy_framework]) in (0, 1)
+    assert capsys.readouterr().out.startswith(f"doctor ({numpy_framework}) |")

@@ -9,6 +9,10 @@ def _envs(names: list[str]) -> str:
     return ", ".join(names)
 
 
+def _the_environments(names: list[str]) -> str:
+    return ("the environments " if len(names) > 1 else "the environment ") + _envs(names)
+
+
 def _install(v: str) -> str:
     return (
         f"`pyenv install {v}`, `uv python install {v}` or `conda create -n py{v.replace('.', '')} python={v}`"
@@ -33,7 +37,7 @@ def env_python(f: dict) -> Finding | None:
         built = [w["path"] + (f" ({_envs(w['environments'])})" if len(wanted) > 1 else "") for _, w in wanted]
         return Finding("env-python", "ok", f"environments are built with {', '.join(built)}")
     summary = "; ".join(
-        f"no Python {v} found to build {_envs(envs)} (python{v} on PATH, pyenv's or uv's)"
+        f"no Python {v} found to build {_the_environments(envs)} (python{v} on PATH, pyenv's or uv's)"
         for v, envs in missing
     )
     if len(missing) == len(wanted):
