@@ -20,7 +20,6 @@ import time
 import warnings
 
 import torch
-from torch.utils.benchmark import Timer
 
 from checks import frameworks
 from checks.sine_fit import FitRun
@@ -194,7 +193,10 @@ def block(fn, number: int, sync) -> float:
 
     Its default clock synchronises CUDA only (not MPS), so the clock given here drains the device itself.
     num_threads is the process's, not Timer's default of 1, so the CPU is measured as a user runs it.
+    Imported here, not at the top: torch.utils.benchmark pulls in cpp_extension, which logs a CUDA_HOME
+    warning on machines without the CUDA toolkit, into every verify and best_device() otherwise.
     """
+    from torch.utils.benchmark import Timer
 
     def clock() -> float:
         sync()
