@@ -128,7 +128,7 @@ def declared(name: str) -> dict:
             if isinstance(target, ast.Name) and target.id.isupper():
                 try:
                     found[target.id] = ast.literal_eval(node.value)
-                except ValueError:
+                except (ValueError, TypeError, SyntaxError):
                     continue  # computed, not declared: only the imported module has it
         _declared_cache[name] = found
     return _declared_cache[name]
