@@ -30,7 +30,7 @@ from pathlib import Path
 import torch
 import torch.distributed as dist
 
-from checks.torch_unit import sync_for
+from checks import frameworks
 
 ELEMENTS = (
     1 << 20
@@ -63,7 +63,7 @@ def worker(json_path: Path | None, timeout_s: float) -> int:
         warm = torch.ones(8, device=device)
         dist.all_reduce(warm)  # the first collective builds the communicator: not timed
         tensor = torch.full((ELEMENTS,), float(rank + 1), device=device)
-        sync = sync_for(device)
+        sync = frameworks.load("torch").sync_for(device)
         sync()
         start = time.perf_counter()
         dist.all_reduce(tensor, op=dist.ReduceOp.SUM)

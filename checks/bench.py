@@ -22,7 +22,6 @@ Standard library + NumPy + the framework only; plotting is tools/benchplot.py's 
 from __future__ import annotations
 
 import argparse
-import importlib
 import json
 import os
 import platform
@@ -33,11 +32,10 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable
 
-from checks import peaks, platform_facts, sine_fit
+from checks import frameworks, peaks, platform_facts, sine_fit
 from checks.verify import positive
 
 SCHEMA_VERSION = 1
-BACKENDS = {"torch": "checks.bench_torch", "tensorflow": "checks.bench_tf"}
 FORMS = ("faithful", "no_sync", "fused")
 FLOAT32_BYTES = 4
 
@@ -93,14 +91,15 @@ def measure(
     repeats: int = 5,
     min_time: float = 0.05,
     max_number: int = 10000,
-    block: Callable[[Callable[[], object], int, Callable[[], None]], float] = wall_block,
+    block: Callable[[Callable[[], object], int, Callable[[], None]], float] | None = None,
 ) -> Timing:
     """Warm up, pick how many calls make one repeat last ~min_time, then take the median over repeats.
 
-    `block(fn, number, sync)` times one repeat; the torch backend passes torch.utils.benchmark's Timer with
-    a synchronising clock, the default is `wall_block`. Either way every clock reading follows a sync, so
+    `block(fn, number, sync)` times one repeat; the torch module passes torch.utils.benchmark's Timer with
+    a synchronising clock, None is `wall_block`. Either way every clock reading follows a sync, so
     queued GPU work is inside the interval it belongs to.
     """
+    block = block or wall_block
     for _ in range(warmup):
         fn()
     once = block(fn, 1, sync)
@@ -195,7 +194,7 @@ def _sizes(text: str) -> list[int]:
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m checks.bench", description=__doc__.split("\n")[0])
-    p.add_argument("--framework", required=True, choices=sorted(BACKENDS))
+    p.add_argument("--framework", required=True, choices=sorted(frameworks.NAMES))
     where = p.add_mutually_exclusive_group()
     where.add_argument(
         "--json", type=Path, metavar="PATH", help="write the results here (default: print only)"
@@ -367,7 +366,7 @@ def _us(device_result: dict, form: str) -> dict[int, float]:
 
 
 def run(args: argparse.Namespace) -> dict:
-    backend = importlib.import_module(BACKENDS[args.framework])
+    backend = frameworks.load(args.framework)
     facts = platform_facts.gather()
     targets = backend.targets(facts, cpu_only=args.cpu_only)
     if args.no_cpu:

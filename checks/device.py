@@ -13,7 +13,7 @@ def best_device():
     """A torch.device: Apple's GPU if usable, else the first CUDA GPU, else the CPU."""
     import torch
 
-    from checks import torch_unit
+    from checks import frameworks
 
-    _kind, devices = torch_unit.best_devices()
+    _kind, devices = frameworks.load("torch").best_devices()
     return torch.device(devices[0])

@@ -2,7 +2,7 @@
 
 The program every Mac GPU user runs first: fit y = a + b*x + c*x^2 + d*x^3 to sin(x) on N points in
 [-pi, pi] with hand-written gradient descent, reading the loss back to the host every step. The
-framework units (torch_unit, tf_unit) run exactly this loop on a device; this module says what a correct
+framework modules (checks/frameworks/) run exactly this loop on a device; this module says what a correct
 run looks like, without trusting constants: the same algorithm in float64 from the same start is the
 yardstick.
 """
@@ -34,7 +34,7 @@ MIN_LOSS_DROP = 100.0
 
 @dataclass
 class FitRun:
-    """One run of the fit on one device, as a framework unit reports it."""
+    """One run of the fit on one device, as a framework module reports it."""
 
     device: str
     placements: dict[str, str]

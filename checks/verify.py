@@ -1,7 +1,7 @@
 """Verify one environment: report the facts, run the sine fit on the best device(s) and on CPU, prove it.
 
-With torch it then runs the torch.distributed smoke (checks.allreduce): NCCL across every visible GPU, or
-gloo with 2 CPU processes where there is none.
+Where the framework has a distributed smoke it then runs it (torch: checks.allreduce, NCCL across every
+visible GPU, or gloo with 2 CPU processes where there is none).
 
     python -m checks.verify --framework torch [--json report.json] [--require-gpu | --allow-cpu]
 
@@ -20,15 +20,14 @@ import sys
 import traceback
 from pathlib import Path
 
-from checks import platform_facts, sine_fit
+from checks import frameworks, platform_facts, sine_fit
 
-UNITS = {"torch": "checks.torch_unit", "tensorflow": "checks.tf_unit"}
 SCHEMA_VERSION = 1
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m checks.verify", description=__doc__.split("\n")[0])
-    p.add_argument("--framework", required=True, choices=sorted(UNITS))
+    p.add_argument("--framework", required=True, choices=sorted(frameworks.NAMES))
     p.add_argument("--json", type=Path, metavar="PATH", help="write the full report as JSON here")
     strict = p.add_mutually_exclusive_group()
     strict.add_argument("--require-gpu", action="store_true", help="fail on any machine without a GPU")
@@ -44,7 +43,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument(
         "--no-distributed",
         action="store_true",
-        help="torch: skip the torch.distributed all-reduce smoke (NCCL over every GPU, else gloo x2 on CPU)",
+        help="skip the framework's distributed smoke (torch: the all-reduce, NCCL over every GPU, else "
+        "gloo x2 on CPU)",
     )
     return p.parse_args(argv)
 
@@ -76,16 +76,16 @@ def run(args: argparse.Namespace) -> dict:
         "notes": [],
     }
     try:
-        unit = importlib.import_module(UNITS[args.framework])
+        fw = frameworks.load(args.framework)
     except Exception as exc:  # an import failure is the finding: show TF's own words (NumPy 2, a plugin)
         last = traceback.format_exception_only(type(exc), exc)[-1].strip()
         report.update(framework_version=None, accelerators=None, chosen=None, runs=[], passed=False)
         report["failures"].append(f"`import {args.framework}` failed: {last} (run `nox -s doctor`)")
         return report
 
-    info = unit.accelerators()
-    kind, devices = unit.best_devices(info)
-    report["framework_version"] = unit.version()
+    info = fw.accelerators()
+    kind, devices = fw.best_devices(info)
+    report["framework_version"] = fw.version()
     report["accelerators"] = info
     report["chosen"] = {"kind": kind, "devices": devices}
 
@@ -103,13 +103,13 @@ def run(args: argparse.Namespace) -> dict:
     report["initial_parameters"] = init
 
     targets = list(devices)
-    cpu_name = "cpu" if args.framework == "torch" else "/CPU:0"
+    cpu_name = fw.CPU_DEVICE
     if kind != "cpu" and not args.no_cpu_baseline:
         targets.append(cpu_name)  # the CPU beside the GPU: at N=2000 the CPU often wins (see bench)
     report["runs"] = []
     for device in targets:
         trace = _tracer(device) if args.trace else None
-        fit = unit.sine_fit(device, init, n=args.n, steps=args.steps, lr=args.lr, on_step=trace)
+        fit = fw.sine_fit(device, init, n=args.n, steps=args.steps, lr=args.lr, on_step=trace)
         verdict = sine_fit.judge(fit, reference, steps=args.steps, lr=args.lr)
         report["runs"].append(verdict.to_json())
         report["failures"].extend(f"{device}: {f}" for f in verdict.failures)
@@ -122,11 +122,10 @@ def run(args: argparse.Namespace) -> dict:
             f"{_num(gpu_runs[0]['us_per_step']):.0f} us/step): expected for a model this small, where each "
             "step is a few tiny kernels and a host sync. `nox -s bench` shows from which N the GPU wins."
         )
-    if args.framework == "torch" and not args.no_distributed:
-        from checks import allreduce  # torch only: the tf environment has no torch.distributed
-
-        report["distributed"] = allreduce.launch()
-        report["failures"].extend(f"allreduce: {f}" for f in report["distributed"]["failures"])
+    if fw.DISTRIBUTED_SMOKE and not args.no_distributed:
+        report["distributed"] = importlib.import_module(fw.DISTRIBUTED_SMOKE).launch()
+        smoke = fw.DISTRIBUTED_SMOKE.rpartition(".")[2]  # its failures read "allreduce: ..."
+        report["failures"].extend(f"{smoke}: {f}" for f in report["distributed"]["failures"])
     report["passed"] = not report["failures"]
     return report
 
@@ -158,10 +157,9 @@ def summary(report: dict) -> list[str]:
             f"{_num(r['us_per_step']):.0f} us/step  {'ok' if r['passed'] else 'FAILED'}"
         )
     if report.get("distributed"):
-        from checks import allreduce
-
-        lines += allreduce.rank_lines(report["distributed"])
-        lines.append("  " + allreduce.summary_line(report["distributed"]))
+        smoke = importlib.import_module(frameworks.load(report["framework"]).DISTRIBUTED_SMOKE)
+        lines += smoke.rank_lines(report["distributed"])
+        lines.append("  " + smoke.summary_line(report["distributed"]))
     lines += [f"note: {n}" for n in report["notes"]]
     lines += [f"FAIL: {f}" for f in report["failures"]]
     lines.append("PASS" if report["passed"] else "FAILED")

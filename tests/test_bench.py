@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from conftest import ROOT
 
-from checks import bench, peaks
+from checks import bench, frameworks, peaks
 
 # --- methodology ---------------------------------------------------------------------------------------
 
@@ -46,11 +46,11 @@ def test_calls_per_repeat_scale_to_min_time():
 
 def test_torch_block_uses_benchmark_timer_and_syncs():
     torch = pytest.importorskip("torch")
-    from checks import bench_torch
+    torch_fw = frameworks.load("torch")
 
     log: list[str] = []
     threads = torch.get_num_threads()
-    seconds = bench_torch.block(lambda: log.append("fn"), 4, lambda: log.append("sync"))
+    seconds = torch_fw.block(lambda: log.append("fn"), 4, lambda: log.append("sync"))
     assert seconds > 0
     # Timer.timeit warms up with 2 calls of its own, then times exactly `number` calls between two
     # clock readings, each of which drains the device first.
@@ -61,10 +61,10 @@ def test_torch_block_uses_benchmark_timer_and_syncs():
 
 def test_torch_sync_for_each_device_kind():
     pytest.importorskip("torch")
-    from checks import bench_torch
+    torch_fw = frameworks.load("torch")
 
-    bench_torch.sync_for("cpu")()  # a no-op, but callable
-    assert bench_torch.sync_for("mps").__name__ == "synchronize"
+    torch_fw.sync_for("cpu")()  # a no-op, but callable
+    assert torch_fw.sync_for("mps").__name__ == "synchronize"
 
 
 # --- arithmetic ----------------------------------------------------------------------------------------
@@ -139,7 +139,7 @@ def test_known_peaks_agree_with_the_published_figures():
 
 # --- real runs -----------------------------------------------------------------------------------------
 
-FRAMEWORKS = ["torch", "tensorflow"]
+FRAMEWORKS = list(frameworks.NAMES)
 
 
 @pytest.fixture(scope="module", params=FRAMEWORKS)
@@ -235,11 +235,12 @@ def test_bad_arguments_exit_2(bad):
 @pytest.mark.gpu
 def test_gpu_fused_step_is_captured_and_correct():
     """On CUDA the fused step is compiled and captured; on MPS it runs (compiled or eager, as recorded)."""
-    from checks import bench_torch, sine_fit, torch_unit
+    from checks import sine_fit
 
-    kind, devices = torch_unit.best_devices()
+    torch_fw = frameworks.load("torch")
+    kind, devices = torch_fw.best_devices()
     init = sine_fit.initial_parameters(0)
-    fit = bench_torch.SineFit(devices[0], 2000, init, 1e-6, "fused")
+    fit = torch_fw.SineFit(devices[0], 2000, init, 1e-6, "fused")
     if kind == "cuda":
         assert "CUDA graph" in fit.how
     coef = fit.run(300)
@@ -249,7 +250,7 @@ def test_gpu_fused_step_is_captured_and_correct():
 
 @pytest.mark.parametrize("n", [2000, 6000, 20_000, 200_000, 6_000_000, 20_000_000, 2003])
 def test_fused_fold_divides_n_and_keeps_long_rows(n):
-    bench_torch = pytest.importorskip("checks.bench_torch", reason="torch is not in this environment")
-    rows = bench_torch._rows(n)
+    torch_fw = pytest.importorskip("checks.frameworks.torch", reason="torch is not in this environment")
+    rows = torch_fw._rows(n)
     assert n % rows == 0 and 1 <= rows <= 10_000
     assert rows == 1 or n // rows >= 2048

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from checks import doctor
+from checks import doctor, frameworks
 
 ROOT = Path(__file__).resolve().parent.parent
 FACTS = ROOT / "tests" / "data" / "facts"
@@ -42,6 +42,7 @@ EXPECTED = {
         "torch-cuda": "fail",
     },
     "linux-no-python39": {"env-python": "fail", "nvidia-driver": "ok"},
+    "linux-no-python312": {"env-python": "fail", "nvidia-driver": "ok"},
     "mac-intel": {"apple-silicon": "fail"},
     "mac-intel-build-error": {"apple-silicon": "fail", "environment-build": "fail"},
     "mac-m1-torch-ok": {
@@ -165,10 +166,10 @@ def test_findings_of_each_fact_set(name):
         assert f.summary and (f.status == "ok" or (f.meaning and f.fix)), f
 
 
-@pytest.mark.parametrize("rule", doctor.RULES, ids=lambda r: r.__name__)
+@pytest.mark.parametrize("rule", doctor.RULES, ids=lambda r: r.id)
 def test_every_rule_warns_or_fails_on_some_fact_set(rule):
     statuses = {found.status for name in EXPECTED if (found := rule(load(name))) is not None}
-    assert statuses - {"ok"}, f"no fact set makes {rule.__name__} warn or fail"
+    assert statuses - {"ok"}, f"no fact set makes {rule.id} warn or fail"
 
 
 def test_rosetta_fix_names_an_arm64_python():
@@ -244,8 +245,8 @@ def test_exit_status_says_whether_a_finding_fails(name, code, capsys):
     [
         (None, "expected a readable facts file"),
         ("{not json", "expected JSON facts"),
-        ('{"schema_version": 0}', "expected facts with schema_version 1"),
-        ('{"schema_version": 1, "platform": {}}', "got a partial fact set"),
+        ('{"schema_version": 0}', "expected facts with schema_version 2"),
+        ('{"schema_version": 2, "platform": {}}', "got a partial fact set"),
     ],
 )
 def test_bad_facts_file_is_one_line_and_exit_2(tmp_path, content, message):
@@ -260,3 +261,138 @@ def test_bad_facts_file_is_one_line_and_exit_2(tmp_path, content, message):
     )
     assert done.returncode == 2
     assert done.stderr.count("\n") == 1 and message in done.stderr and not done.stdout
+
+
+# --- the Pythons that build the environments (schema 2: one per version) ------------------------------
+
+
+def test_env_python_names_each_missing_version_and_its_environments():
+    one = findings("linux-no-python312")["env-python"]
+    assert one.status == "fail"
+    assert "no Python 3.12 found to build the environment mlx" in one.summary and "3.9" not in one.summary
+    assert "mlx cannot be built (the others can)" in one.meaning
+    assert "`pyenv install 3.12`" in one.fix and "3.9" not in one.fix
+    every = findings("linux-no-python39")["env-python"]
+    assert "no Python 3.9 found to build the environments torch, tf" in every.summary
+    assert "no environment can be built" in every.meaning and "`uv python install 3.9`" in every.fix
+    found = findings("linux-x86_64-cpu-host")["env-python"]
+    assert found.status == "ok" and found.summary.startswith("environments are built with /")
+
+
+def test_env_python_options_become_the_fact(tmp_path, capsys):
+    saved = tmp_path / "facts.json"
+    args = ["--env-python", "3.9=/opt/py/bin/python3.9", "--env-python-for", "3.9=torch,tf"]
+    args += ["--env-python", "3.12=", "--env-python-for", "3.12=mlx", "--save-facts", str(saved)]
+    assert doctor.main(args) == 1
+    assert json.loads(saved.read_text())["env_python"] == {
+        "3.9": {"path": "/opt/py/bin/python3.9", "environments": ["torch", "tf"]},
+        "3.12": {"path": None, "environments": ["mlx"]},
+    }
+    out = capsys.readouterr().out
+    assert "fail  env-python: no Python 3.12 found to build the environment mlx" in out
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (
+            ["--env-python", "/usr/bin/python3.9"],
+            "expected VERSION=PATH (e.g. 3.9=PATH), got '/usr/bin/python3.9'",
+        ),
+        (["--env-python", "3.9=/usr/bin/python3.9"], "expected --env-python-for 3.9=ENV,..."),
+        (["--env-python-for", "3.9=torch"], "expected --env-python 3.9=PATH"),
+        (["--env-python", "3.9=", "--env-python-for", "3.9="], "expected --env-python-for 3.9=ENV,..."),
+    ],
+)
+def test_env_python_options_must_come_in_pairs(args, message, capsys):
+    with pytest.raises(SystemExit) as exc:
+        doctor.cli.parse_args(args)
+    assert exc.value.code == 2 and message in capsys.readouterr().err
+
+
+def test_schema_1_facts_are_refused_with_one_line(tmp_path):
+    old = json.loads((FACTS / "linux-no-python39.json").read_text())
+    old.update(schema_version=1, env_python={"path": None})
+    path = tmp_path / "v1.json"
+    path.write_text(json.dumps(old))
+    done = subprocess.run(
+        [sys.executable, "-m", "checks.doctor", "--facts", str(path)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 2 and not done.stdout and done.stderr.count("\n") == 1
+    assert "expected facts with schema_version 2" in done.stderr and "got 1" in done.stderr
+    assert "record them again with --save-facts" in done.stderr
+
+
+# --- the MPS floor comes from the torch framework module ----------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("torch_version", "macos", "status", "floor"),
+    [("2.8.0", "13.6", "ok", "12.3"), ("2.12.0", "13.6", "fail", "14.0"), ("2.12.0", "14.5", "ok", "14.0")],
+)
+def test_macos_floor_follows_the_torch_version(torch_version, macos, status, floor):
+    facts = load("mac-m1-torch-ok")
+    facts["torch"]["version"] = facts["distributions"]["torch"] = torch_version
+    facts["macos"]["sw_vers"] = macos
+    found = {f.rule: f for f in doctor.diagnose(facts)}["macos-version"]
+    assert found.status == status and floor in found.summary + found.fix
+    floors = frameworks.declared("torch")["MPS_MACOS_FLOOR"]
+    assert frameworks.by_release(floors, torch_version) == floor
+
+
+# --- the rules as data, and the docs' table made from them --------------------------------------------
+
+
+def test_framework_choices_come_from_the_registry():
+    assert doctor.cli.parse_args(["--framework", "torch", "--framework", "tensorflow"]).framework == [
+        "torch",
+        "tensorflow",
+    ]
+    with pytest.raises(SystemExit):
+        doctor.cli.parse_args(["--framework", "jax"])
+
+
+def test_every_rule_says_symptom_cause_and_fix():
+    ids = [r.id for r in doctor.RULES]
+    assert len(ids) == len(set(ids))
+    for r in doctor.RULES:
+        assert r.symptom and r.cause and r.fix, r.id
+    # the order the report shows them in: the machine, the Python and the build, NVIDIA, each framework
+    assert ids[:9] == [
+        "apple-silicon",
+        "rosetta",
+        "conda-platform",
+        "macos-version",
+        "mps-fallback",
+        "env-python",
+        "environment-build",
+        "nvidia-driver",
+        "cuda-visible-devices",
+    ]
+
+
+def test_docs_rules_table_is_the_generated_one():
+    committed = doctor.cli.table_in((ROOT / "docs" / "doctor.md").read_text())
+    assert committed == doctor.markdown_table(), (
+        "docs/doctor.md's rules table differs from the rules' own text: regenerate it with "
+        "`python -m checks.doctor --rules-markdown docs/doctor.md`"
+    )
+
+
+def test_rules_markdown_prints_and_rewrites_between_the_markers(tmp_path, capsys):
+    assert doctor.main(["--rules-markdown"]) == 0
+    printed = capsys.readouterr().out
+    assert printed == doctor.markdown_table() and printed.count("\n") == len(doctor.RULES) + 2
+    page = tmp_path / "doctor.md"
+    page.write_text(f"# Doctor\n\n{doctor.cli.TABLE_BEGIN}\nOLD TABLE\n{doctor.cli.TABLE_END}\n\ntail\n")
+    assert doctor.main(["--rules-markdown", str(page)]) == 0
+    text = page.read_text()
+    assert "OLD TABLE" not in text and text.startswith("# Doctor\n") and text.endswith("\n\ntail\n")
+    assert doctor.cli.table_in(text) == printed
+    (tmp_path / "plain.md").write_text("# no markers\n")
+    with pytest.raises(SystemExit) as exc:
+        doctor.main(["--rules-markdown", str(tmp_path / "plain.md")])
+    assert exc.value.code == 2

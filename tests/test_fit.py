@@ -9,20 +9,18 @@ import platform
 
 import pytest
 
-from checks import sine_fit, verify
+from checks import frameworks, sine_fit, verify
 
-UNITS = ["torch", "tensorflow"]
+UNITS = list(frameworks.NAMES)
 
 
 def _unit(framework: str):
     pytest.importorskip(framework, reason=f"{framework} is not in this environment")
-    import importlib
-
-    return importlib.import_module(verify.UNITS[framework])
+    return frameworks.load(framework)
 
 
 def _cpu(framework: str) -> str:
-    return "cpu" if framework == "torch" else "/CPU:0"
+    return frameworks.declared(framework)["CPU_DEVICE"]
 
 
 @pytest.fixture(scope="module")
@@ -151,13 +149,13 @@ def test_bad_arguments_exit_2(bad):
 @pytest.mark.gpu
 def test_fit_passes_on_every_gpu(start):
     """On a CUDA box: every visible GPU; on a Mac: MPS. Tensors must live there and match the reference."""
-    from checks import torch_unit
+    torch_fw = frameworks.load("torch")
 
     init, reference = start
-    kind, devices = torch_unit.best_devices()
+    kind, devices = torch_fw.best_devices()
     assert kind in ("cuda", "mps")
     for device in devices:
-        run = torch_unit.sine_fit(device, init, n=2000, steps=2000, lr=1e-6)
+        run = torch_fw.sine_fit(device, init, n=2000, steps=2000, lr=1e-6)
         verdict = sine_fit.judge(run, reference, steps=2000, lr=1e-6)
         assert verdict.passed, (device, verdict.failures)
         assert all(p.startswith(kind) for p in run.placements.values())

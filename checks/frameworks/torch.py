@@ -1,33 +1,191 @@
-"""PyTorch side of the bench: the three forms of the sine-fit step, matmul and copy, on one device.
+"""PyTorch: what it sees (mps > cuda > cpu), the sine fit on a device, doctor's facts, and the bench's forms.
 
-The fused form is one step that reads x and y once:
+The bench's fused form is one step that reads x and y once:
 - CUDA: torch.compile (Inductor fuses the loss and the four gradient sums into one pass over x and y)
   captured in a CUDA graph, so a step is one graph launch whatever N; if compiling fails, the eager step
   captured in a CUDA graph (the reason is recorded);
 - CPU: torch.compile (Inductor's C++ backend, needs a C++ compiler); eager with the reason if it fails;
 - MPS: torch.compile's Metal backend (MPSInductor) is a prototype in torch 2.8; it is tried, and if it
   fails the step runs eagerly with the error recorded. MPS has no graph capture of the CUDA-graph kind.
+
+The interface is the registry's (checks/frameworks/__init__.py).
 """
 
 from __future__ import annotations
 
+import json
 import math
 import subprocess
 import time
+import warnings
 
 import torch
-from torch.utils.benchmark import Timer
 
-from checks import bench, torch_unit
-from checks.torch_unit import sync_for
+from checks import frameworks
+from checks.sine_fit import FitRun
 
-TIMER = "torch.utils.benchmark.Timer with a clock that synchronises the device (cuda or mps) first"
-# torch.OutOfMemoryError covers CUDA and MPS allocations (torch >= 2.5); MemoryError the CPU's.
-OUT_OF_MEMORY = (getattr(torch, "OutOfMemoryError", torch.cuda.OutOfMemoryError), MemoryError)
+# Declared: literals that frameworks.declared() reads from this source without importing torch.
+NAME = "torch"
+DISTRIBUTIONS = ("torch",)
+CPU_DEVICE = "cpu"
+DISTRIBUTED_SMOKE = "checks.allreduce"
+# Which macOS MPS needs, by torch release: {first torch release: macOS}. 12.3 from MPS's first release
+# (1.12) through the 2.x releases up to 2.11 (torch's MPS backend refuses older macOS; pytorch#100879);
+# from 2.12 on PyPI's macOS arm64 wheels are tagged macosx_14_0, so 14.0 (pip on an older macOS finds no
+# wheel). The one copy in checks/: doctor reads it from here without importing torch (frameworks.declared).
+MPS_MACOS_FLOOR = {"1.12": "12.3", "2.12": "14.0"}
 
 
 def version() -> str:
     return torch.__version__
+
+
+def mps_macos_floor(torch_version: str | None = None) -> str:
+    """The macOS MPS needs for this torch (or the given version): "12.3" or "14.0"."""
+    return frameworks.by_release(MPS_MACOS_FLOOR, torch_version or version())
+
+
+# --- what torch sees ----------------------------------------------------------------------------------
+
+
+def accelerators() -> dict:
+    """What this torch build and machine offer, with the reason wherever an accelerator is missing."""
+    mps_built = torch.backends.mps.is_built()
+    mps_available = torch.backends.mps.is_available()
+    cuda_count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    info = {
+        "mps": {"built": mps_built, "available": mps_available},
+        "cuda": {
+            "built": torch.version.cuda is not None,
+            "cuda_version": torch.version.cuda,
+            "available": cuda_count > 0,
+            "devices": [torch.cuda.get_device_name(i) for i in range(cuda_count)],
+        },
+        "why_not": {},
+    }
+    if not mps_available:
+        info["why_not"]["mps"] = (
+            "this torch build has no MPS backend (only PyPI's macOS arm64 wheels have it)"
+            if not mps_built
+            else "MPS is built in but not available: it needs an Apple Silicon Mac, an arm64 (not Rosetta) "
+            f"Python and macOS >= {mps_macos_floor()}"
+        )
+    if cuda_count == 0:
+        info["why_not"]["cuda"] = (
+            "this torch build has no CUDA (CPU-only or macOS wheel)"
+            if torch.version.cuda is None
+            else "torch has CUDA but sees no GPU (no NVIDIA driver, or CUDA_VISIBLE_DEVICES hides them)"
+        )
+    return info
+
+
+def best_devices(info: dict | None = None) -> tuple[str, list[str]]:
+    """The best kind (mps > cuda > cpu) and every device of that kind: all GPUs, not only the first."""
+    info = info or accelerators()
+    if info["mps"]["available"]:
+        return "mps", ["mps"]
+    if info["cuda"]["available"]:
+        return "cuda", [f"cuda:{i}" for i in range(len(info["cuda"]["devices"]))]
+    return "cpu", [CPU_DEVICE]
+
+
+def sync_for(device):
+    """The device's drain: cuda and mps queue work asynchronously; the CPU runs it before returning."""
+    dev = torch.device(device)
+    if dev.type == "cuda":
+        return lambda: torch.cuda.synchronize(dev)
+    if dev.type == "mps":
+        return torch.mps.synchronize
+    return lambda: None
+
+
+def doctor_facts() -> dict:
+    """What doctor's torch rules read: the build (CUDA, MPS), what it sees, and CUDA's warning if any."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        cuda_available = torch.cuda.is_available()  # warns with the reason when the driver is unusable
+    count = torch.cuda.device_count() if cuda_available else 0
+    driver = None
+    if torch.version.cuda is not None:
+        try:
+            driver = torch._C._cuda_getDriverVersion()  # e.g. 12080: the driver's CUDA, as torch sees it
+        except (AttributeError, RuntimeError):
+            driver = None
+    return {
+        "version": torch.__version__,
+        "cuda": torch.version.cuda,
+        "cuda_available": cuda_available,
+        "cuda_driver": driver or None,
+        "cuda_warning": " ".join(str(w.message) for w in caught) or None,
+        "devices": [
+            {
+                "name": torch.cuda.get_device_name(i),
+                "capability": ".".join(map(str, torch.cuda.get_device_capability(i))),
+            }
+            for i in range(count)
+        ],
+        "mps_built": torch.backends.mps.is_built(),
+        "mps_available": torch.backends.mps.is_available(),
+    }
+
+
+# --- the sine fit, faithful ---------------------------------------------------------------------------
+
+
+def sine_fit(device: str, init: list[float], *, n: int, steps: int, lr: float, on_step=None) -> FitRun:
+    """The canonical loop, unchanged but for timing and the divergence stop; float32 on `device`."""
+    dev = torch.device(device)
+    dtype = torch.float32
+    x = torch.linspace(-math.pi, math.pi, n, device=dev, dtype=dtype)
+    y = torch.sin(x)
+    a, b, c, d = (torch.tensor(v, device=dev, dtype=dtype) for v in init)
+
+    losses: list[float] = []
+    sync = sync_for(dev)
+    sync()
+    start = time.perf_counter()
+    for t in range(steps):
+        y_pred = a + b * x + c * x**2 + d * x**3
+        loss = (y_pred - y).pow(2).sum().item()  # the host read every step: part of the program
+        losses.append(loss)
+        if on_step is not None and t % 100 == 99:
+            on_step(t, loss)
+        if not math.isfinite(loss):
+            break  # diverged: further steps only repeat nan
+        grad_y_pred = 2.0 * (y_pred - y)
+        grad_a = grad_y_pred.sum()
+        grad_b = (grad_y_pred * x).sum()
+        grad_c = (grad_y_pred * x**2).sum()
+        grad_d = (grad_y_pred * x**3).sum()
+        a -= lr * grad_a
+        b -= lr * grad_b
+        c -= lr * grad_c
+        d -= lr * grad_d
+    sync()
+    seconds = time.perf_counter() - start
+
+    tensors = {"x": x, "y": y, "a": a, "b": b, "c": c, "d": d}
+    placements = {k: str(v.device) for k, v in tensors.items()}
+    on_device = all(
+        v.device.type == dev.type and (dev.index is None or v.device.index == dev.index)
+        for v in tensors.values()
+    )
+    return FitRun(
+        device=str(dev),
+        placements=placements,
+        losses=losses,
+        coefficients=[a.item(), b.item(), c.item(), d.item()],
+        seconds=seconds,
+        steps_run=len(losses),
+        on_device=on_device,
+    )
+
+
+# --- the bench ----------------------------------------------------------------------------------------
+
+TIMER = "torch.utils.benchmark.Timer with a clock that synchronises the device (cuda or mps) first"
+# torch.OutOfMemoryError covers CUDA and MPS allocations (torch >= 2.5); MemoryError the CPU's.
+OUT_OF_MEMORY = (getattr(torch, "OutOfMemoryError", torch.cuda.OutOfMemoryError), MemoryError)
 
 
 def block(fn, number: int, sync) -> float:
@@ -35,7 +193,10 @@ def block(fn, number: int, sync) -> float:
 
     Its default clock synchronises CUDA only (not MPS), so the clock given here drains the device itself.
     num_threads is the process's, not Timer's default of 1, so the CPU is measured as a user runs it.
+    Imported here, not at the top: torch.utils.benchmark pulls in cpp_extension, which logs a CUDA_HOME
+    warning on machines without the CUDA toolkit, into every verify and best_device() otherwise.
     """
+    from torch.utils.benchmark import Timer
 
     def clock() -> float:
         sync()
@@ -51,8 +212,6 @@ def apple_gpu_cores() -> int | None:
         out = subprocess.run(
             ["system_profiler", "SPDisplaysDataType", "-json"], capture_output=True, text=True, timeout=30
         )
-        import json
-
         for gpu in json.loads(out.stdout).get("SPDisplaysDataType", []):
             if gpu.get("sppci_cores"):
                 return int(gpu["sppci_cores"])
@@ -63,7 +222,9 @@ def apple_gpu_cores() -> int | None:
 
 def targets(facts: dict, *, cpu_only: bool = False) -> list[dict]:
     """The best accelerator (every CUDA GPU is alike for a bench: the first) and the CPU beside it."""
-    kind, devices = torch_unit.best_devices()
+    from checks.bench import cpu_name
+
+    kind, devices = best_devices()
     out = []
     if kind == "cuda" and not cpu_only:
         out.append(
@@ -83,16 +244,13 @@ def targets(facts: dict, *, cpu_only: bool = False) -> list[dict]:
     out.append(
         {
             "kind": "cpu",
-            "device": "cpu",
+            "device": CPU_DEVICE,
             "label": "cpu",
-            "name": bench.cpu_name(facts),
+            "name": cpu_name(facts),
             "threads": torch.get_num_threads(),
         }
     )
     return out
-
-
-# --- the sine-fit step in three forms ------------------------------------------------------------------
 
 
 def _rows(n: int, min_cols: int = 2048, max_rows: int = 10000) -> int:
@@ -206,9 +364,6 @@ class SineFit:
         if self.form == "fused":
             return [float(v) for v in self.p.tolist()]
         return [float(v) for v in (self.a.item(), self.b.item(), self.c.item(), self.d.item())]
-
-
-# --- matmul and copy -----------------------------------------------------------------------------------
 
 
 def matmul_dtypes(device: str) -> list[str]:

@@ -1,0 +1,92 @@
+"""What a rule is: its symptom, cause and fix as data, beside the function that finds it in a fact set.
+
+    @rule("rosetta", symptom="...", cause="...", fix="...")
+    def rosetta(f: dict) -> Finding | None: ...
+
+The static text (what the user sees, why, what to do) is what the docs' table shows
+(`python -m checks.doctor --rules-markdown`); the function computes the Finding for one fact set, with the
+numbers and names that fact set holds, or None where the rule does not apply. Also here: the predicates on
+facts that rules of several areas share.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+from checks import frameworks, platform_facts
+
+
+@dataclass
+class Finding:
+    """One rule's verdict: `summary` says what was found, `meaning` why it matters, `fix` what to do."""
+
+    rule: str
+    status: str  # ok | warn | fail
+    summary: str
+    meaning: str = ""
+    fix: str = ""
+
+
+@dataclass(frozen=True)
+class Rule:
+    """A rule: `id` as findings and the docs name it; `symptom` what the user sees (an error message where
+    there is one), `cause` what is behind it, `fix` what to do; `check(facts)` the finding, or None."""
+
+    id: str
+    symptom: str
+    cause: str
+    fix: str
+    check: Callable[[dict], Finding | None]
+
+    def __call__(self, facts: dict) -> Finding | None:
+        found = self.check(facts)
+        if found is not None and found.rule != self.id:
+            raise ValueError(f"rule {self.id} returned a finding of rule {found.rule}")
+        return found
+
+
+def rule(id: str, *, symptom: str, cause: str, fix: str) -> Callable[[Callable], Rule]:
+    """Register the decorated function as the check of a Rule with this static text."""
+
+    def register(check: Callable[[dict], Finding | None]) -> Rule:
+        return Rule(id, symptom, cause, fix, check)
+
+    return register
+
+
+# --- predicates on facts, shared by the areas ----------------------------------------------------------
+
+
+version = frameworks.release  # '2.8.0+cu128' -> (2, 8, 0); () if none
+
+
+def on_mac(f: dict) -> bool:
+    return f["platform"]["os"] == "Darwin"
+
+
+def on_apple_silicon(f: dict) -> bool:
+    return platform_facts.is_apple_silicon(f["platform"])
+
+
+def under_rosetta(f: dict) -> bool:
+    p = f["platform"]
+    return on_apple_silicon(f) and (bool(p["translated"]) or p["machine"] == "x86_64")
+
+
+def macos_reported(f: dict) -> str | None:
+    """sw_vers' version where it was read (the real one), else what Python's mac_ver() said."""
+    return (f.get("macos") or {}).get("sw_vers") or f["platform"]["macos_version"]
+
+
+def mps_macos_floor(f: dict) -> str:
+    """The macOS MPS needs for the torch these facts know of (its import, else its installed version), from
+    the torch framework module's table; where no torch is known, the lowest floor any torch has had."""
+    known = (f.get("torch") or {}).get("version") or f["distributions"].get("torch")
+    return frameworks.by_release(frameworks.declared("torch")["MPS_MACOS_FLOOR"], known)
+
+
+def first_line(text: str) -> str:
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+    # TF's plugin error puts the useful part ("Symbol not found: ...") on its first line.
+    return lines[0] if lines else text

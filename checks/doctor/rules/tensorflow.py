@@ -1,0 +1,183 @@
+"""TensorFlow inside the environment: the import, NumPy 2, Apple's Metal plugin, the GPU it registers."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+from checks.doctor.rule import Finding, first_line, on_apple_silicon, on_mac, rule, version
+
+# Apple's tensorflow-metal <-> TensorFlow table, TF (major, minor) -> plugin, from the data file that
+# `nox -s pair` uses too (its source and how it was checked are in the file).
+_PAIRS = json.loads(
+    (Path(__file__).resolve().parents[2] / "data" / "tensorflow-metal-pairs.json").read_text()
+)
+METAL_FOR_TF = {
+    tuple(int(part) for part in minor.split(".")): row["metal"]
+    for row in _PAIRS["pairs"]
+    for minor in row["tensorflow"]
+}
+# TensorFlow builds against NumPy 2 from 2.18 on; every earlier release dies at import under NumPy 2.
+TF_FIRST_NUMPY2 = (2, 18)
+PAIR_HINT = "`nox -s pair -- tensorflow-macos==2.9.2 tensorflow-metal==0.7.0` lists the missing symbols"
+
+
+def installed_tf(f: dict) -> str | None:
+    d = f["distributions"]
+    return d.get("tensorflow-macos") or d.get("tensorflow") or d.get("tensorflow-cpu")
+
+
+@rule(
+    "tf-import",
+    symptom="`import tensorflow` fails",
+    cause="`Symbol not found … libmetal_plugin.dylib` (a tensorflow-metal that does not pair with this TF), "
+    "NumPy 2, or other text, shown verbatim",
+    fix="`tensorflow-metal==0.5.0` for TF 2.9 (`nox -s pair` shows the missing symbols); `numpy<2`",
+)
+def tf_import(f: dict) -> Finding | None:
+    t = f.get("tensorflow")
+    if t is None:
+        return None
+    error = t["import_error"]
+    if not error:
+        return Finding("tf-import", "ok", f"tensorflow {t['version']} imports")
+    tf_version, metal = installed_tf(f), f["distributions"].get("tensorflow-metal")
+    if "libmetal_plugin" in error or ("Symbol not found" in error and metal):
+        want = METAL_FOR_TF.get(version(tf_version)[:2], "the version Apple's table pairs")
+        symbol = re.search(r"Symbol not found: (\S+)", error)
+        return Finding(
+            "tf-import",
+            "fail",
+            f"`import tensorflow` failed loading the Metal plugin: {first_line(error)}",
+            f"tensorflow-metal {metal} does not pair with TensorFlow {tf_version}: the plugin needs "
+            f"{symbol.group(1) if symbol else 'a symbol'} that this TensorFlow does not export, and TF "
+            "loads every plugin at import, so the whole import dies",
+            f"install the pair Apple's table gives: tensorflow-metal=={want} for TensorFlow {tf_version} "
+            f"(the lock does: `nox -s verify`); {PAIR_HINT}",
+        )
+    # The exception itself rarely names NumPy (TF 2.9.3 under NumPy 2.0.2 raises "TypeError: Unable to
+    # convert function return value to a Python type!"; NumPy's own warning goes to stderr), so the
+    # installed versions decide, and the text only where they are unknown.
+    if numpy_conflict(f) or "_ARRAY_API" in error or "compiled using NumPy 1.x" in error:
+        return Finding(
+            "tf-import",
+            "fail",
+            f"`import tensorflow` failed under NumPy {f['distributions'].get('numpy')}: {first_line(error)}",
+            f"TensorFlow {tf_version} is compiled against NumPy 1.x, so NumPy 2 breaks its import "
+            "(see rule numpy-tf)",
+            '`pip install "numpy<2"` (the lock pins 1.26.4: `nox -s verify`)',
+        )
+    return Finding(
+        "tf-import",
+        "fail",
+        f"`import tensorflow` failed: {first_line(error)}",
+        "no TensorFlow device at all can be used",
+        "rebuild the environment from the lock (`nox -s verify`); if it persists, report the text above",
+    )
+
+
+def numpy_conflict(f: dict) -> bool:
+    tf_version, numpy = installed_tf(f), f["distributions"].get("numpy")
+    return bool(tf_version and numpy) and (
+        version(numpy)[:1] >= (2,) and version(tf_version)[:2] < TF_FIRST_NUMPY2
+    )
+
+
+@rule(
+    "numpy-tf",
+    symptom="TF 2.9 import dies (`TypeError: Unable to convert function return value…`)",
+    cause="NumPy 2 with TF below 2.18",
+    fix='`pip install "numpy<2"`',
+)
+def numpy_tf(f: dict) -> Finding | None:
+    tf_version, numpy = installed_tf(f), f["distributions"].get("numpy")
+    if not tf_version or not numpy:
+        return None
+    if numpy_conflict(f):
+        return Finding(
+            "numpy-tf",
+            "fail",
+            f"NumPy {numpy} with TensorFlow {tf_version}",
+            "TensorFlow before 2.18 is compiled against NumPy 1.x; NumPy 2 breaks `import tensorflow` "
+            "('A module that was compiled using NumPy 1.x cannot be run in NumPy 2')",
+            '`pip install "numpy<2"` (requirements/tf.in pins it; the lock has 1.26.4)',
+        )
+    return Finding("numpy-tf", "ok", f"NumPy {numpy} suits TensorFlow {tf_version}")
+
+
+@rule(
+    "tf-metal-pair",
+    symptom="no Metal GPU, or the plugin fails to load",
+    cause="tensorflow-metal missing, or not the version Apple's table pairs",
+    fix="the paired version (the lock has it)",
+)
+def tf_metal_pair(f: dict) -> Finding | None:
+    tf_version = installed_tf(f)
+    if not on_apple_silicon(f) or not tf_version:
+        return None
+    metal = f["distributions"].get("tensorflow-metal")
+    want = METAL_FOR_TF.get(version(tf_version)[:2])
+    if metal is None:
+        return Finding(
+            "tf-metal-pair",
+            "fail",
+            f"TensorFlow {tf_version} without tensorflow-metal",
+            "without Apple's Metal plugin TensorFlow has no GPU device on a Mac",
+            f"`pip install tensorflow-metal=={want or '<the version Apple pairs>'}` (the lock does)",
+        )
+    if want and metal != want:
+        return Finding(
+            "tf-metal-pair",
+            "fail",
+            f"tensorflow-metal {metal} with TensorFlow {tf_version}; Apple pairs {want}",
+            "a plugin built for another TensorFlow fails to load ('Symbol not found ... libmetal_plugin') "
+            "or misbehaves",
+            f"`pip install tensorflow-metal=={want}` (the lock does); {PAIR_HINT}",
+        )
+    return Finding("tf-metal-pair", "ok", f"tensorflow-metal {metal} pairs with TensorFlow {tf_version}")
+
+
+@rule(
+    "tf-gpu",
+    symptom="TF on CPU",
+    cause="no Metal device registered (Mac); tensorflow-cpu by design (Linux)",
+    fix="see the rules above; the torch env for NVIDIA GPUs",
+)
+def tf_gpu(f: dict) -> Finding | None:
+    t = f.get("tensorflow")
+    if t is None or t["import_error"]:
+        return None
+    if t["gpus"]:
+        return Finding("tf-gpu", "ok", f"TensorFlow sees {len(t['gpus'])} GPU(s): {', '.join(t['gpus'])}")
+    if on_mac(f):
+        return Finding(
+            "tf-gpu",
+            "fail",
+            "TensorFlow imports but registers no Metal GPU",
+            "tensorflow-metal is missing, or loaded without finding a Metal device (a VM, a hosted runner)",
+            "see rules tf-metal-pair and rosetta; run on the Mac itself",
+        )
+    gpus = (f.get("nvidia") or {}).get("gpus") or []
+    if not t["built_with_cuda"]:
+        return Finding(
+            "tf-gpu",
+            "warn" if gpus else "ok",
+            f"TensorFlow {t['version']} is a CPU build"
+            + (f" beside {len(gpus)} NVIDIA GPU(s)" if gpus else ""),
+            "the tf environment is tensorflow-cpu on Linux by design (TF 2.9's CUDA build needs CUDA 11.2 "
+            "and cuDNN 8.1 installed system-wide); use the torch environment for the GPUs"
+            if gpus
+            else "",
+            "`pip install tensorflow==2.9.3` plus CUDA 11.2/cuDNN 8.1 if TF must use the GPU" if gpus else "",
+        )
+    return Finding(
+        "tf-gpu",
+        "fail" if gpus else "warn",
+        "TensorFlow has CUDA but sees no GPU",
+        "its CUDA libraries (cudart, cuDNN) did not load, or no driver is present",
+        "run `python -c 'import tensorflow'` with TF_CPP_MIN_LOG_LEVEL=0 to see which library is missing",
+    )
+
+
+RULES = (tf_import, numpy_tf, tf_metal_pair, tf_gpu)

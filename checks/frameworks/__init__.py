@@ -1,0 +1,160 @@
+"""The frameworks checks/ knows, by name: one module each, one interface, this one registry.
+
+    from checks import frameworks
+    fw = frameworks.load("torch")          # checks.frameworks.torch; raises what `import torch` raised
+    kind, devices = fw.best_devices()
+
+verify, bench, doctor and the distributed smoke find a framework only through this registry, so adding one
+(MLX, say) is one module, checks/frameworks/NAME.py, plus its line in MODULES below. Each module imports
+its framework at its top: loading it is importing the framework, and an import that fails is a finding
+(`doctor_facts` below keeps the exception's text; verify reports it as a failure).
+
+The interface every framework module provides (tests/test_frameworks.py holds every registered module to
+it). The declared constants are top-level literals: `declared(name)` reads them from the module's source
+without importing anything, for the places that must work where the framework is absent (doctor's host
+part, replayed fact sets):
+
+    NAME               the registry name ("torch")
+    DISTRIBUTIONS      the distributions doctor reads the versions of, from their metadata, never importing
+                       them (a framework whose import dies still has a version)
+    CPU_DEVICE         the CPU's device name in the framework ("cpu", "/CPU:0"): the baseline beside a GPU
+    DISTRIBUTED_SMOKE  None, or the module verify runs after the fit: `launch() -> report` (with "passed"
+                       and "failures"), `rank_lines(report)` and `summary_line(report)` (torch:
+                       checks.allreduce, an all-reduce under torchrun)
+
+Functions and classes, which need the framework:
+
+    version()                         the framework's version string
+    accelerators()                    what it sees, with info["why_not"][accelerator] = the reason wherever
+                                      an accelerator is missing
+    best_devices(info=None)           (kind, devices): the best kind and every device of it ("cpu" last)
+    sync_for(device)                  a callable that drains the device's queued work
+    sine_fit(device, init, *, n, steps, lr, on_step=None) -> sine_fit.FitRun
+                                      the canonical loop, faithful (the loss read back every step)
+    doctor_facts()                    what doctor's rules read about the framework (no "import_error":
+                                      doctor_facts(name) below adds it)
+    targets(facts, *, cpu_only=False) the bench's devices: [{"kind", "device", "label", "name", ...}]
+    SineFit(device, n, init, lr, form), Matmul(device, n, dtype), Copy(device, nbytes)
+                                      the bench's forms: each has `how` (what it really ran) and a `sync`;
+                                      SineFit has step() and run(k) -> [a, b, c, d]; Matmul and Copy have
+                                      fn (Matmul's None where the dtype is not supported)
+    matmul_dtypes(device)             the dtypes the bench multiplies in on that device
+    TIMER                             one line: how a bench repeat is timed
+    OUT_OF_MEMORY                     the exception types an allocation that does not fit raises
+    block                             None (the bench's wall clock), or block(fn, number, sync) -> seconds
+                                      for one repeat
+"""
+
+from __future__ import annotations
+
+import ast
+import importlib
+import importlib.util
+import re
+import traceback
+from types import ModuleType
+
+# name -> module. The name is what --framework takes and what facts, reports and tests key on.
+MODULES = {
+    "torch": "checks.frameworks.torch",
+    "tensorflow": "checks.frameworks.tensorflow",
+}
+NAMES = tuple(MODULES)
+
+DECLARED = ("NAME", "DISTRIBUTIONS", "CPU_DEVICE", "DISTRIBUTED_SMOKE")
+INTERFACE = (
+    *DECLARED,
+    "version",
+    "accelerators",
+    "best_devices",
+    "sync_for",
+    "sine_fit",
+    "doctor_facts",
+    "targets",
+    "SineFit",
+    "Matmul",
+    "Copy",
+    "matmul_dtypes",
+    "TIMER",
+    "OUT_OF_MEMORY",
+    "block",
+)
+
+
+def _module(name: str) -> str:
+    try:
+        return MODULES[name]
+    except KeyError:
+        raise ValueError(f"expected a framework in {', '.join(NAMES)}, got {name!r}") from None
+
+
+def load(name: str) -> ModuleType:
+    """The framework's module, imported (and with it the framework); raises whatever that import raises."""
+    return importlib.import_module(_module(name))
+
+
+def import_error(exc: BaseException) -> str:
+    """The exception's own words, every line: TF's plugin error names the dylib and the missing symbol."""
+    return "".join(traceback.format_exception_only(type(exc), exc)).strip()
+
+
+def doctor_facts(name: str) -> dict:
+    """doctor's facts about one framework: {"import_error": None, ...what it reports} when it imports,
+    else {"import_error": the exception's text}: a failed import is a fact, not a crash."""
+    try:
+        module = load(name)
+    except Exception as exc:  # NotFoundError for a TF plugin, ImportError/TypeError for NumPy 2, dyld's
+        return {"import_error": import_error(exc)}
+    return {"import_error": None, **module.doctor_facts()}
+
+
+_declared_cache: dict[str, dict] = {}
+
+
+def declared(name: str) -> dict:
+    """The module's top-level UPPER_CASE constants whose values are literals, read from its source with
+    `ast`: nothing is imported, so they are there even where the framework is not installed."""
+    if name not in _declared_cache:
+        spec = importlib.util.find_spec(_module(name))
+        if spec is None or spec.origin is None:
+            raise ValueError(f"expected the source of {_module(name)}, got none")
+        with open(spec.origin, encoding="utf-8") as f:
+            tree = ast.parse(f.read(), spec.origin)
+        found = {}
+        for node in tree.body:
+            target = node.targets[0] if isinstance(node, ast.Assign) and len(node.targets) == 1 else None
+            if isinstance(node, ast.AnnAssign) and node.value is not None:
+                target = node.target
+            if isinstance(target, ast.Name) and target.id.isupper():
+                try:
+                    found[target.id] = ast.literal_eval(node.value)
+                except (ValueError, TypeError, SyntaxError):
+                    continue  # computed, not declared: only the imported module has it
+        _declared_cache[name] = found
+    return _declared_cache[name]
+
+
+def distributions() -> tuple[str, ...]:
+    """Every registered framework's DISTRIBUTIONS, in registry order, each once."""
+    names: list[str] = []
+    for name in NAMES:
+        names += [d for d in declared(name)["DISTRIBUTIONS"] if d not in names]
+    return tuple(names)
+
+
+def release(text: str | None) -> tuple[int, ...]:
+    """The leading numeric release of a version string: '2.8.0+cu128' -> (2, 8, 0); () for none."""
+    match = re.match(r"(\d+(?:\.\d+)*)", text or "")
+    return tuple(int(p) for p in match.group(1).split(".")) if match else ()
+
+
+def by_release(table: dict[str, str], version: str | None) -> str:
+    """The value of a {first release: value} table for `version`: the row of the newest first release at or
+    below it. An unknown version gets the oldest row's value."""
+    rows = sorted(table.items(), key=lambda kv: release(kv[0]))
+    have = release(version)
+    value = rows[0][1]
+    for first, row_value in rows:
+        if have and have >= release(first):
+            value = row_value
+    return value
