@@ -18,6 +18,7 @@ import os
 import shutil
 import subprocess
 import urllib.request
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, NoReturn
@@ -95,14 +96,46 @@ def relock(plan: list[locks.Lock], opts: Options, root: Path, log: Log) -> None:
     shutil.rmtree(staging, ignore_errors=True)
     shutil.copytree(root / "requirements", staging / "requirements")
     try:
-        done = [lock for lock in plan if _resolve(lock, staging, opts, log)]
+        _resolve_chains(chains(plan), staging, opts, log)
+        conda = [lock for lock in plan if lock.kind == "conda-lock"]
+        done = [lock for lock in plan if lock.kind == "uv"]
+        done += [lock for lock in conda if _resolve(lock, staging, staging, opts, log)]
         for lock in done:
             _put_in_place(lock, staging / lock.output.relative_to(root), log)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
 
 
-def _resolve(lock: locks.Lock, staging: Path, opts: Options, log: Log) -> bool:
+def chains(plan: list[locks.Lock]) -> list[list[locks.Lock]]:
+    """The uv locks in independent chains: an environment's lock then its layers (each layer is resolved
+    against the locks before it), or one standalone lock. Chains share nothing, so they resolve at once."""
+    found: dict[str, list[locks.Lock]] = {}
+    for lock in plan:
+        if lock.kind == "uv":
+            found.setdefault(lock.lockable.lock.as_posix(), []).append(lock)
+    return list(found.values())
+
+
+def _resolve_chains(chains: list[list[locks.Lock]], staging: Path, opts: Options, log: Log) -> None:
+    """Each chain in a working folder of its own (its pyproject.toml holds that chain's resolver
+    environments; requirements/ is the shared staged copy), all at once: resolving waits on the index far
+    more than on the CPU. The first failure is raised once every chain has stopped."""
+
+    def run(index: int, chain: list[locks.Lock]) -> None:
+        workdir = staging / f"work-{index}"
+        workdir.mkdir()
+        (workdir / "requirements").symlink_to(staging / "requirements", target_is_directory=True)
+        for lock in chain:
+            _resolve(lock, staging, workdir, opts, log)
+
+    with ThreadPoolExecutor(max_workers=len(chains) or 1) as pool:
+        futures = [pool.submit(run, i, chain) for i, chain in enumerate(chains)]
+    errors = [f.exception() for f in futures if f.exception() is not None]
+    if errors:
+        raise errors[0]
+
+
+def _resolve(lock: locks.Lock, staging: Path, workdir: Path, opts: Options, log: Log) -> bool:
     """Resolve one lock into its staged copy and stamp it; False where it cannot be made here (conda)."""
 
     def staged(path: Path) -> Path:
@@ -114,7 +147,7 @@ def _resolve(lock: locks.Lock, staging: Path, opts: Options, log: Log) -> bool:
         extra = ["--upgrade"] if opts.upgrade else []
         extra += [a for name in opts.upgrade_package for a in ("--upgrade-package", name)]
         extra += [a for c in lock.constraints for a in ("--constraint", lock.rel(c))]
-        _uv_compile(lock, staging, extra, log)
+        _uv_compile(lock, workdir, extra, log)
     elif not _conda_lock(lock, out, opts, log):
         return False
     out.write_text(locks.stamped(lock, out.read_text(), lambda path: staged(path).read_text()))
@@ -136,18 +169,21 @@ def resolver_config(lock: locks.Lock) -> str:
     return f"# Written by tools/relock.py for {lock.rel()}.\n[tool.uv]\nenvironments = [\n{rows},\n]\n"
 
 
-def _uv_compile(lock: locks.Lock, staging: Path, extra: list[str], log: Log) -> None:
-    """One universal, hashed resolution in the staging copy; uv's failure is cut to the line that says why."""
-    (staging / "pyproject.toml").write_text(resolver_config(lock))
+def _uv_compile(lock: locks.Lock, workdir: Path, extra: list[str], log: Log) -> None:
+    """One universal, hashed resolution in a staging folder; uv's failure is cut to the line that says why."""
+    (workdir / "pyproject.toml").write_text(resolver_config(lock))
     options = locks.uv_compile_options(lock.lockable)
     cmd = ["uv", "pip", "compile", "--quiet", *options, lock.rel(lock.source), "-o", lock.rel(), *extra]
     log(" ".join(cmd))
     done = subprocess.run(
         cmd,
-        cwd=staging,
+        cwd=workdir,
         capture_output=True,
         text=True,
-        env={**os.environ, "UV_CUSTOM_COMPILE_COMMAND": "nox -s lock"},
+        # UV_PYTHON_DOWNLOADS=never: with --python-version X.Y.Z, uv otherwise looks for that exact
+        # interpreter and tries to download it (an 18 s stall per lock where the download host is out of
+        # reach, seen here with uv 0.13.8 and `-v`); a universal resolution needs no such interpreter.
+        env={**os.environ, "UV_CUSTOM_COMPILE_COMMAND": "nox -s lock", "UV_PYTHON_DOWNLOADS": "never"},
     )
     if done.returncode != 0:
         why = [ln.strip() for ln in done.stderr.splitlines() if ln.strip()]
