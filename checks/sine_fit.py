@@ -23,7 +23,7 @@ LEARNING_RATE = 1e-6
 # max |coef32 - coef64| = 1.2e-07 on an x86_64 CPU and 6.5e-08 on CUDA (H200), seed 0 (docs/verify.md).
 # The bound is four orders of magnitude looser so any summation order (MPS, cuBLAS, oneDNN) passes, while
 # a real bug (a wrong gradient, a missed update, a stale parameter) moves a coefficient by 1e-2 or more
-# (tests/test_fit.py plants one).
+# (tests/unit/test_fit.py plants one).
 COEF_ATOL = 1e-3
 COEF_RTOL = 1e-2
 LOSS_RTOL = 1e-2

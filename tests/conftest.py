@@ -26,26 +26,7 @@ def _accelerator() -> str | None:
 
 
 def pytest_collection_modifyitems(config, items):
-    _run_repo_tests_once(items)
     _skip_gpu_tests_without_gpu(items)
-
-
-def _run_repo_tests_once(items):
-    """Tests of the repository itself (marked `repo`) give the same answer in every environment: `nox -s
-    tests` runs them in the first environment of the table only, instead of repeating minutes of nox and
-    uv runs in each."""
-    under_test = os.environ.get("GPUENV_UNDER_TEST")
-    if under_test is None:  # pytest run by hand: everything collected runs
-        return
-    from tools import envspec
-
-    first = next(iter(envspec.environments()))
-    if under_test == first:
-        return
-    skip = pytest.mark.skip(reason=f"repository-level test: runs once, in tests(env='{first}')")
-    for item in items:
-        if "repo" in item.keywords:
-            item.add_marker(skip)
 
 
 def _skip_gpu_tests_without_gpu(items):
@@ -64,7 +45,8 @@ def root() -> Path:
 
 @pytest.fixture(scope="session")
 def env_under_test() -> str | None:
-    """Which environment `nox -s tests` runs us in (None when pytest is run by hand)."""
+    """Which suite `nox -s tests` runs: an environment's name for tests/env, else unit or e2e (None when
+    pytest is run by hand)."""
     return os.environ.get("GPUENV_UNDER_TEST")
 
 

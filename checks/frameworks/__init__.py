@@ -9,7 +9,7 @@ verify, bench, doctor and the distributed smoke find a framework only through th
 its framework at its top: loading it is importing the framework, and an import that fails is a finding
 (`doctor_facts` below keeps the exception's text; verify reports it as a failure).
 
-The interface every framework module provides (tests/test_frameworks.py holds every registered module to
+The interface every framework module provides (tests/unit/test_frameworks.py holds every registered module to
 it). The declared constants are top-level literals: `declared(name)` reads them from the module's source
 without importing anything, for the places that must work where the framework is absent (doctor's host
 part, replayed fact sets):

@@ -17,7 +17,7 @@ from conftest import ROOT, run_nox
 
 from tools import envspec, locks
 
-pytestmark = [pytest.mark.repo, pytest.mark.network]
+pytestmark = pytest.mark.network
 
 ROW = """
 [tool.gpuenv.environments.tf310]

@@ -11,9 +11,7 @@ import yaml
 
 from tools import envspec
 
-pytestmark = pytest.mark.repo
-
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 WORKFLOWS = ROOT / ".github" / "workflows"
 
 
@@ -63,10 +61,12 @@ def test_the_schema_check_catches_a_broken_workflow(tmp_path):
     assert str(broken) in done.stdout + done.stderr
 
 
-def test_ci_on_linux_checks_locks_then_tests_and_verifies():
+def test_ci_on_linux_is_the_one_ci_script():
+    """CI is defined once: the GitHub Linux job runs .ci/run, which checks locks, then tests, then verifies."""
     job = load("ci.yml")["jobs"]["linux"]
     assert job["runs-on"].startswith("ubuntu")
-    commands = runs(job)
+    assert [s["run"] for s in job["steps"] if "run" in s][-1] == "bash .ci/run"
+    commands = (ROOT / ".ci" / "run").read_text()
     order = [commands.index(c) for c in ("nox -s lock -- --check", "nox -s tests", "nox -s verify")]
     assert order == sorted(order), "the drift check must run first, before anything is built"
     assert "--require-hashes" in commands and "requirements/tools.txt" in commands

@@ -19,7 +19,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, run_nox
+from conftest import ROOT
 
 from tools import envspec
 
@@ -56,48 +56,6 @@ def test_quickstart_notebook_executes(env_under_test):
     if env_under_test:
         framework = envspec.environments()[env_under_test].framework
         assert text.startswith(f"{framework} "), text[:200]
-
-
-@pytest.fixture
-def jupyter_data(tmp_path) -> dict:
-    return {"JUPYTER_DATA_DIR": str(tmp_path / "jupyter-data")}
-
-
-def test_kernel_registers_idempotently_and_unregisters(repo_copy, jupyter_data, env_under_test):
-    env = env_under_test or "torch"
-    spec = envspec.environments(repo_copy)[env]
-    session = f"kernel(env='{env}')"
-    kernel_dir = repo_copy.parent / "jupyter-data" / "kernels" / env
-    venv = repo_copy / ".nox" / f"kernel-env-{env}"
-
-    for _ in range(2):  # registering twice replaces the spec: still one kernel, same content
-        done = run_nox(repo_copy, "-s", session, env=jupyter_data)
-        assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-        kernel = json.loads((kernel_dir / "kernel.json").read_text())
-        assert kernel["display_name"] == spec.display
-        assert kernel["argv"][0] == str(venv / "bin" / "python")
-        assert kernel["env"]["PYTHONPATH"] == str(repo_copy)
-        assert sorted(p.name for p in kernel_dir.parent.iterdir()) == [env]
-    # the smoke test ran inside the kernel: it printed the kernel's Python and the framework version
-    assert str(venv / "bin" / "python") in done.stdout + done.stderr
-
-    done = run_nox(repo_copy, "-s", session, "--", "--remove", env=jupyter_data)
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    assert not kernel_dir.exists() and not venv.exists()
-
-    done = run_nox(repo_copy, "-s", session, "--", "--remove", env=jupyter_data)
-    assert done.returncode == 0
-    assert f"no kernel named '{env}' is registered: nothing to remove" in done.stdout + done.stderr
-
-
-def test_kernel_bad_flag_is_one_line(repo_copy, jupyter_data):
-    done = run_nox(repo_copy, "-s", "kernel(env='tf')", "--", "--rm", env=jupyter_data)
-    assert done.returncode == 1
-    assert (
-        "nox > Session kernel(env='tf') aborted: expected no option or --remove, got '--rm'"
-        in done.stdout + done.stderr
-    )
-    assert not (repo_copy.parent / "jupyter-data" / "kernels").exists()
 
 
 def _free_port() -> int:

@@ -7,8 +7,6 @@ from packaging.markers import Marker
 
 from tools import envspec
 
-pytestmark = pytest.mark.repo
-
 ENVS = envspec.environments()
 
 
@@ -41,27 +39,30 @@ def test_every_locked_line_is_hashed_and_serves_a_target(name):
     assert len(entries) > 5
     for entry in entries:
         assert entry.hashes and all(h.startswith("sha256:") for h in entry.hashes), entry.name
-        assert entry.serves_a_target(), entry.name
+        assert entry.serves_a_target(ENVS[name]), entry.name
 
 
-def test_targets_match_the_resolver_environments():
-    """TARGETS (what the tests evaluate) and [tool.uv] environments (what uv resolves) are the same set."""
-    markers = [Marker(m) for m in envspec.pyproject()["tool"]["uv"]["environments"]]
-    assert len(markers) == len(envspec.TARGETS)
-    for target in envspec.TARGETS.values():
-        assert sum(m.evaluate(target) for m in markers) == 1
+@pytest.mark.parametrize("name", list(ENVS))
+def test_targets_match_the_resolver_environments(name):
+    """The targets' marker environments (what the tests evaluate) and the resolver environments (what uv
+    resolves) are the same set, both derived from [tool.gpuenv.targets]."""
+    env = ENVS[name]
+    markers = [Marker(m) for m in env.resolver_environments()]
+    assert len(markers) == len(env.targets)
+    for target in env.targets:
+        assert sum(m.evaluate(env.marker_env(target)) for m in markers) == 1
+        other = {**env.marker_env(target), "python_version": "3.99", "python_full_version": "3.99.0"}
+        assert not any(m.evaluate(other) for m in markers)  # each lock is for its own Python only
 
 
 def test_each_platform_gets_its_framework():
-    torch = envspec.read_lock(ENVS["torch"].lock)
-    tf = envspec.read_lock(ENVS["tf"].lock)
+    def names(env_name, target):
+        env = ENVS[env_name]
+        return {e.name: e.version for e in envspec.read_lock(env.lock) if e.applies_to(env, target)}
 
-    def names(entries, target):
-        return {e.name: e.version for e in entries if e.applies_to(target)}
-
-    for target in envspec.TARGETS:
-        assert names(torch, target)["torch"] == "2.8.0"
-    mac, linux = names(tf, "macos-arm64"), names(tf, "linux-x86_64")
+    for target in ENVS["torch"].targets:
+        assert names("torch", target)["torch"] == "2.8.0"
+    mac, linux = names("tf", "macos-arm64"), names("tf", "linux-x86_64")
     assert mac["tensorflow-macos"] == "2.9.2" and mac["tensorflow-metal"] == "0.5.0"
     assert "tensorflow-cpu" not in mac
     assert linux["tensorflow-cpu"] == "2.9.3" and "tensorflow-metal" not in linux
@@ -97,6 +98,7 @@ def test_wrong_conda_file_names_what_is_wrong(tmp_path, text, message):
 
 def test_lock_missing_a_pin_is_reported(tmp_path):
     (tmp_path / "requirements").mkdir()
+    (tmp_path / "pyproject.toml").write_bytes((envspec.ROOT / "pyproject.toml").read_bytes())  # the targets
     (tmp_path / "requirements" / "x.in").write_text("torch==2.8.0\nsix\n")
     lock = ENVS["torch"].lock.read_text()
     (tmp_path / "requirements" / "x.txt").write_text(lock)

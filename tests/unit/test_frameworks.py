@@ -42,29 +42,6 @@ def test_every_registered_module_defines_the_interface(name):
     assert smoke is None or importlib.util.find_spec(smoke) is not None
 
 
-@pytest.mark.parametrize("name", frameworks.NAMES)
-def test_every_loaded_module_has_the_interface(name):
-    """Where the framework is installed: the imported module really has every member, of the right kind."""
-    pytest.importorskip(name, reason=f"{name} is not in this environment")
-    fw = frameworks.load(name)
-    for member in frameworks.INTERFACE:
-        assert hasattr(fw, member), member
-    for member in ("version", "accelerators", "best_devices", "sync_for", "sine_fit", "doctor_facts"):
-        assert callable(getattr(fw, member)), member
-    assert all(issubclass(e, BaseException) for e in fw.OUT_OF_MEMORY)
-    assert fw.block is None or callable(fw.block)
-    assert {k: getattr(fw, k) for k in frameworks.DECLARED} == {
-        k: frameworks.declared(name)[k] for k in frameworks.DECLARED
-    }
-    info = fw.accelerators()
-    kind, devices = fw.best_devices(info)
-    assert devices and "why_not" in info
-    if kind == "cpu":
-        assert devices == [fw.CPU_DEVICE]
-    assert "import_error" not in fw.doctor_facts()
-    assert frameworks.doctor_facts(name)["import_error"] is None
-
-
 def test_argparse_choices_come_from_the_registry():
     from checks import bench, verify
 

@@ -17,18 +17,12 @@ import pytest
 
 from tools import envspec, locks
 
-pytestmark = pytest.mark.repo
-
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
 def repo(repo_copy) -> Path:
     return repo_copy
-
-
-def plan_of(repo: Path) -> dict[str, locks.Lock]:
-    return {lock.rel(): lock for lock in locks.plan(repo)}
 
 
 def nox_lock(repo: Path, *args: str) -> subprocess.CompletedProcess:
@@ -64,86 +58,6 @@ def pins(path: Path) -> dict[str, set[str]]:
 
 
 # --- the stamp, on the committed files ---------------------------------------------------------------
-
-
-def test_every_committed_lock_is_current():
-    for lock in locks.plan():
-        if lock.kind == "conda-lock" and not lock.output.exists():
-            continue  # made only where conda runs; docs/locks.md "Refreshing conda-lock.yml"
-        assert locks.staleness(lock) is None, lock.rel()
-
-
-def test_conda_platforms_are_the_lock_targets():
-    assert set(locks.CONDA_PLATFORMS) == set(envspec.TARGETS)
-
-
-def test_a_comment_edit_is_not_drift_but_a_pin_edit_is(repo):
-    torch_in = repo / "requirements" / "torch.in"
-    lock = plan_of(repo)["requirements/torch.txt"]
-    torch_in.write_text("# a new comment line\n" + torch_in.read_text().replace("numpy\n", "numpy  # why\n"))
-    assert locks.staleness(lock) is None
-    torch_in.write_text(torch_in.read_text() + "six\n")
-    assert locks.staleness(lock) == "requirements/torch.in changed since it was locked"
-
-
-def test_each_input_makes_its_locks_stale(repo):
-    plan = plan_of(repo)
-    yml = repo / "environment-tf.yml"
-    yml.write_text(yml.read_text().replace("name: tf-metal", "name: tf-renamed"))
-    assert locks.staleness(plan["requirements/tf.txt"]) == "environment-tf.yml changed since it was locked"
-    assert locks.staleness(plan["requirements/torch.txt"]) is None
-
-    dev_in = repo / "requirements" / "dev.in"
-    dev_in.write_text(dev_in.read_text() + "six\n")
-    stale = {name for name, lock in plan.items() if lock.kind == "uv" and locks.staleness(lock)}
-    assert stale == {"requirements/tf.txt", "requirements/torch-dev.txt", "requirements/tf-dev.txt"}
-
-    pyproject = repo / "pyproject.toml"
-    pyproject.write_text(
-        pyproject.read_text().replace("platform_machine == 'x86_64'", "platform_machine == 'aarch64'")
-    )
-    for name in ("requirements/torch.txt", "requirements/tools.txt"):
-        assert locks.staleness(plan[name]) == "pyproject.toml [tool.uv] changed since it was locked"
-
-
-def test_a_relocked_environment_makes_its_layer_stale(repo):
-    """The dev layer is resolved against the environment's lock, so new pins there mean a new dev lock."""
-    plan = plan_of(repo)
-    torch_txt = repo / "requirements" / "torch.txt"
-    torch_txt.write_text(torch_txt.read_text().replace("filelock==3.19.1", "filelock==3.18.0"))
-    assert locks.staleness(plan["requirements/torch.txt"]) == "edited by hand after it was locked"
-    assert locks.staleness(plan["requirements/torch-dev.txt"]) == (
-        "requirements/torch.txt (constraint) changed since it was locked"
-    )
-
-
-def test_an_unstamped_or_missing_lock_is_stale(repo):
-    plan = plan_of(repo)
-    tools = repo / "requirements" / "tools.txt"
-    tools.write_text(locks.strip_stamp(tools.read_text()))
-    assert locks.staleness(plan["requirements/tools.txt"]).startswith("no input stamp")
-    tools.unlink()
-    assert locks.staleness(plan["requirements/tools.txt"]) == "missing"
-
-
-def test_stamping_twice_is_stable_and_strip_restores_what_uv_wrote():
-    lock = plan_of(ROOT)["requirements/torch.txt"]
-    text = lock.output.read_text()
-    assert locks.stamped(lock, text) == text
-    bare = locks.strip_stamp(text)
-    assert locks.STAMP_TITLE not in bare
-    assert (
-        bare.splitlines()[:2] == text.splitlines()[:2]
-    )  # uv's header: "... following command:", "nox -s lock"
-
-
-def test_pin_changes_name_each_moved_package(tmp_path):
-    before, after = tmp_path / "before.txt", tmp_path / "after.txt"
-    text = (ROOT / "requirements" / "torch.txt").read_text()
-    before.write_text(text)
-    after.write_text(text.replace("filelock==3.19.1", "filelock==3.18.0"))
-    assert locks.pin_changes(before, after) == ["filelock 3.19.1 -> 3.18.0"]
-    assert locks.pin_changes(before, before) == []
 
 
 # --- the real session ----------------------------------------------------------------------------------

@@ -12,8 +12,6 @@ from pathlib import Path
 import pytest
 from conftest import run_nox
 
-pytestmark = pytest.mark.repo
-
 
 @pytest.fixture
 def repo(repo_copy) -> Path:

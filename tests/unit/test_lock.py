@@ -1,0 +1,131 @@
+"""The lock lifecycle, for real: stamps, `nox -s lock -- --check`, relock, `--upgrade-package`, no conda.
+
+Pure logic runs on copies of the committed files; the session tests run the real `nox -s lock` (real uv,
+real PyPI: marked network) on a copy of the repository.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tools import envspec, locks
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def repo(repo_copy) -> Path:
+    return repo_copy
+
+
+def plan_of(repo: Path) -> dict[str, locks.Lock]:
+    return {lock.rel(): lock for lock in locks.plan(repo)}
+
+
+def pins(path: Path) -> dict[str, set[str]]:
+    found: dict[str, set[str]] = {}
+    for entry in envspec.read_lock(path):
+        found.setdefault(entry.name, set()).add(entry.version)
+    return found
+
+
+# --- the stamp, on the committed files ---------------------------------------------------------------
+
+
+def test_every_committed_lock_is_current():
+    for lock in locks.plan():
+        if lock.kind == "conda-lock" and not lock.output.exists():
+            continue  # made only where conda runs; docs/locks.md "Refreshing conda-lock.yml"
+        assert locks.staleness(lock) is None, lock.rel()
+
+
+def test_conda_platforms_are_the_lock_targets():
+    """One conda-lock file per environment, for the conda subdirs of exactly its targets."""
+    envs = envspec.environments()
+    conda = [lock for lock in locks.plan() if lock.kind == "conda-lock"]
+    assert [lock.rel() for lock in conda] == [f"requirements/{name}.conda-lock.yml" for name in envs]
+    known = envspec.targets()
+    for lock in conda:
+        assert lock.conda_platforms == [known[t].conda for t in lock.lockable.floors]
+    assert conda[0].conda_platforms == ["osx-arm64", "linux-64"]
+
+
+def test_a_comment_edit_is_not_drift_but_a_pin_edit_is(repo):
+    torch_in = repo / "requirements" / "torch.in"
+    lock = plan_of(repo)["requirements/torch.txt"]
+    torch_in.write_text("# a new comment line\n" + torch_in.read_text().replace("numpy\n", "numpy  # why\n"))
+    assert locks.staleness(lock) is None
+    torch_in.write_text(torch_in.read_text() + "six\n")
+    assert locks.staleness(lock) == "requirements/torch.in changed since it was locked"
+
+
+def test_each_input_makes_its_locks_stale(repo):
+    plan = plan_of(repo)
+    yml = repo / "environment-tf.yml"
+    yml.write_text(yml.read_text().replace("name: tf-metal", "name: tf-renamed"))
+    assert locks.staleness(plan["requirements/tf.txt"]) == "environment-tf.yml changed since it was locked"
+    assert locks.staleness(plan["requirements/torch.txt"]) is None
+
+    dev_in = repo / "requirements" / "dev.in"
+    dev_in.write_text(dev_in.read_text() + "six\n")
+    stale = {name for name, lock in plan.items() if lock.kind == "uv" and locks.staleness(lock)}
+    assert stale == {
+        "requirements/tf.txt",
+        "requirements/torch-dev.txt",
+        "requirements/tf-dev.txt",
+        "requirements/dev.txt",  # the host venv's lock: dev.in alone
+    }
+
+    # A target's definition is an input of every lock that serves it.
+    pyproject = repo / "pyproject.toml"
+    pyproject.write_text(
+        pyproject.read_text().replace('platform_machine = "x86_64"', 'platform_machine = "aarch64"')
+    )
+    plan = plan_of(repo)
+    for name in ("requirements/torch.txt", "requirements/tools.txt"):
+        assert locks.staleness(plan[name]) == "resolver environments changed since it was locked"
+
+
+def test_a_relocked_environment_makes_its_layer_stale(repo):
+    """The dev layer is resolved against the environment's lock, so new pins there mean a new dev lock."""
+    plan = plan_of(repo)
+    torch_txt = repo / "requirements" / "torch.txt"
+    torch_txt.write_text(torch_txt.read_text().replace("filelock==3.19.1", "filelock==3.18.0"))
+    assert locks.staleness(plan["requirements/torch.txt"]) == "edited by hand after it was locked"
+    assert locks.staleness(plan["requirements/torch-dev.txt"]) == (
+        "requirements/torch.txt (constraint) changed since it was locked"
+    )
+
+
+def test_an_unstamped_or_missing_lock_is_stale(repo):
+    plan = plan_of(repo)
+    tools = repo / "requirements" / "tools.txt"
+    tools.write_text(locks.strip_stamp(tools.read_text()))
+    assert locks.staleness(plan["requirements/tools.txt"]).startswith("no input stamp")
+    tools.unlink()
+    assert locks.staleness(plan["requirements/tools.txt"]) == "missing"
+
+
+def test_stamping_twice_is_stable_and_strip_restores_what_uv_wrote():
+    lock = plan_of(ROOT)["requirements/torch.txt"]
+    text = lock.output.read_text()
+    assert locks.stamped(lock, text) == text
+    bare = locks.strip_stamp(text)
+    assert locks.STAMP_TITLE not in bare
+    assert (
+        bare.splitlines()[:2] == text.splitlines()[:2]
+    )  # uv's header: "... following command:", "nox -s lock"
+
+
+def test_pin_changes_name_each_moved_package(tmp_path):
+    before, after = tmp_path / "before.txt", tmp_path / "after.txt"
+    text = (ROOT / "requirements" / "torch.txt").read_text()
+    before.write_text(text)
+    after.write_text(text.replace("filelock==3.19.1", "filelock==3.18.0"))
+    assert locks.pin_changes(before, after) == ["filelock 3.19.1 -> 3.18.0"]
+    assert locks.pin_changes(before, before) == []
+
+
+# --- the real session ----------------------------------------------------------------------------------
