@@ -24,7 +24,6 @@ a Python of our choosing (a fresh venv standing in for the conda env's python + 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import subprocess
 import sys
@@ -128,18 +127,6 @@ def pip_step(conda_file: Path, python: Path) -> subprocess.CompletedProcess:
         requirements.unlink(missing_ok=True)
 
 
-def inspect(python: Path) -> dict:
-    """pip's own report of an environment (`pip inspect`, pip >= 22.2): what is installed, and the PEP 508
-    marker environment the lock's markers are evaluated in."""
-    done = subprocess.run(
-        [str(python), "-m", "pip", "inspect", "--local"], capture_output=True, text=True, check=False
-    )
-    if done.returncode != 0:
-        last = (done.stderr.strip().splitlines() or ["no output"])[-1]
-        raise CondaFileError(f"expected `{python} -m pip inspect` to report the environment, got: {last}")
-    return json.loads(done.stdout)
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tools.condaenv", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -148,33 +135,16 @@ def main(argv: list[str] | None = None) -> int:
     step.add_argument(
         "--python", type=Path, required=True, help="the environment's python (PREFIX/bin/python)"
     )
-    exact = sub.add_parser("installed", help="is the environment exactly the lock? (after conda or pip)")
-    exact.add_argument("lock", type=Path, help="e.g. requirements/torch.txt")
-    exact.add_argument(
-        "--python", type=Path, required=True, help="the environment's python (PREFIX/bin/python)"
-    )
     args = parser.parse_args(argv)
-    named = args.conda_file if args.command == "pip-step" else args.lock
-    for path, what in (
-        (named, "an environment file" if args.command == "pip-step" else "a lock file"),
-        (args.python, "a Python executable"),
-    ):
+    for path, what in ((args.conda_file, "an environment file"), (args.python, "a Python executable")):
         if not path.is_file():
             print(f"error: expected {what}, got {path} (no such file)", file=sys.stderr)
             return 2
-    from tools import envspec  # imported here: envspec reads conda files through this module
-
     try:
-        if args.command == "pip-step":
-            return pip_step(args.conda_file, args.python).returncode
-        problems = envspec.installed_problems(args.lock, inspect(args.python))
-    except (CondaFileError, envspec.SpecError) as exc:
+        return pip_step(args.conda_file, args.python).returncode
+    except CondaFileError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    for problem in problems:
-        print(f"FAIL: {problem}")
-    print(f"{args.lock}: " + ("installed exactly" if not problems else f"{len(problems)} differences"))
-    return 1 if problems else 0
 
 
 if __name__ == "__main__":

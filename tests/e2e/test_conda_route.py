@@ -16,7 +16,7 @@ import subprocess
 import pytest
 import yaml
 
-from tools import condaenv, envspec, interpreters
+from tools import condaenv, envspec, installed, interpreters
 
 ENVS = envspec.environments()
 ROOT = envspec.ROOT
@@ -42,7 +42,7 @@ def test_conda_pip_step_installs_exactly_the_lock_and_the_fit_passes(tmp_path, n
     assert done.returncode == 0, f"conda's pip step failed for {env.conda_file.name}"
     assert not list(ROOT.glob("condaenv.*.requirements.txt")), "the temporary requirements file stayed"
 
-    report = condaenv.inspect(python)
+    report = installed.inspect(python)
     assert envspec.installed_problems(env.lock, report) == []
     # The comparison is not vacuous: a missing, an extra and a moved package are each named.
     numpy = next(d for d in report["installed"] if d["metadata"]["name"].lower() == "numpy")

@@ -62,7 +62,7 @@ def test_the_schema_check_catches_a_broken_workflow(tmp_path):
 
 
 def test_ci_on_linux_is_the_one_ci_script():
-    """CI is defined once: the GitHub Linux job runs .ci/run, which checks locks, then tests, then verifies."""
+    """CI is defined once: the GitHub Linux job runs .ci/run: locks checked, then tests, then verify."""
     job = load("ci.yml")["jobs"]["linux"]
     assert job["runs-on"].startswith("ubuntu")
     assert [s["run"] for s in job["steps"] if "run" in s][-1] == "bash .ci/run"
