@@ -53,12 +53,12 @@ def test_tampered_hash_is_refused_and_leaves_nothing(repo):
     assert done.returncode == 1
     assert re.search(r"hash mismatch|hashes? (do not|don't) match", out, re.I), out[-3000:]
     assert "the half-built venv was removed" in error_line(done)
-    assert not (repo / ".nox" / "verify-env-torch").exists()
+    assert not (repo / ".nox" / "env-torch").exists()
 
 
 def test_stale_venv_is_not_reused(repo):
     """`nox -R` after a failed build must refuse, not run checks in an empty venv."""
-    venv = repo / ".nox" / "verify-env-torch"
+    venv = repo / ".nox" / "env-torch"
     uv = shutil.which("uv") or pytest.skip("uv not on PATH")
     subprocess.run([uv, "venv", "-q", "-p", sys.executable, str(venv)], check=True)
     done = nox(repo, "-R", "-s", "verify(env='torch')")
@@ -111,4 +111,4 @@ def test_doctor_reports_a_failed_build_as_a_finding(repo):
     assert "fail  environment-build: the environment did not build: expected requirements/torch.txt" in out
     report = json.loads((repo / "results" / "doctor-torch.json").read_text())
     assert [f["rule"] for f in report["findings"] if f["status"] == "fail"] == ["environment-build"]
-    assert not (repo / ".nox" / "doctor-env-torch").exists()
+    assert not (repo / ".nox" / "env-torch").exists()

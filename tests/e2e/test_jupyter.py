@@ -25,7 +25,7 @@ def test_kernel_registers_idempotently_and_unregisters(repo_copy, jupyter_data, 
     spec = envspec.environments(repo_copy)[env]
     session = f"kernel(env='{env}')"
     kernel_dir = repo_copy.parent / "jupyter-data" / "kernels" / env
-    venv = repo_copy / ".nox" / f"kernel-env-{env}"
+    venv = repo_copy / ".nox" / f"env-{env}+notebook"  # the venv kernels run in
 
     for _ in range(2):  # registering twice replaces the spec: still one kernel, same content
         done = run_nox(repo_copy, "-s", session, env=jupyter_data)

@@ -74,7 +74,7 @@ def test_check_fails_naming_the_edited_file_and_touches_nothing(repo):
         "requirements/torch.txt (requirements/torch.in changed since it was locked): run `nox -s lock`."
     )
     assert snapshot(repo) == before
-    assert not (repo / ".cache").exists() and not (repo / "conda-lock.yml").exists()
+    assert not (repo / ".cache").exists() and not list(repo.glob("requirements/*.conda-lock.yml"))
 
 
 def test_check_passes_on_the_committed_locks_and_notes_the_missing_conda_lock(repo):
@@ -82,8 +82,12 @@ def test_check_passes_on_the_committed_locks_and_notes_the_missing_conda_lock(re
     assert done.returncode == 0, done.stdout + done.stderr
     out = done.stdout + done.stderr
     assert "requirements/torch-dev.txt is current" in out
-    if not (ROOT / "conda-lock.yml").exists():
-        assert "conda-lock.yml is missing: it is made by `nox -s lock` on a machine with conda-lock" in out
+    for name in ("torch", "tf"):
+        if not (ROOT / "requirements" / f"{name}.conda-lock.yml").exists():
+            missing = (
+                f"requirements/{name}.conda-lock.yml is missing: it is made by `nox -s lock` on a machine"
+            )
+            assert f"{missing} with conda-lock" in out
 
 
 @pytest.mark.parametrize(
@@ -115,10 +119,14 @@ def test_relock_fixes_drift_and_says_conda_is_absent(repo):
     assert "requirements/torch.txt written: +six==" in out
     assert "requirements/tools.txt unchanged" in out
     # conda is absent here (no conda, mamba or micromamba on this PATH): one line, nothing written.
-    assert re.search(
-        r"^nox > conda-lock\.yml left as it is \(missing\): no conda, mamba or micromamba on PATH", out, re.M
-    )
-    assert not (repo / "conda-lock.yml").exists()
+    for name in ("torch", "tf"):
+        assert re.search(
+            rf"^nox > requirements/{name}\.conda-lock\.yml left as it is \(missing\): no conda, mamba or "
+            "micromamba on PATH",
+            out,
+            re.M,
+        )
+    assert not list(repo.glob("requirements/*.conda-lock.yml"))
     assert "six" in pins(repo / "requirements" / "torch.txt")
     assert nox_lock(repo, "--check").returncode == 0
     assert not (repo / ".cache" / "lock-staging").exists()
