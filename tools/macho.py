@@ -148,7 +148,13 @@ def imports(file: Path) -> dict:
     "weak": [weak imports: dyld binds NULL where none has them], "main_executable": [symbols from the
     program]}. Weak-definition coalescing (a symbol the image defines itself) is no import and left out."""
     binary = _arm64(file, bindings=True)
-    found: dict = {"flat": set(), "libraries": {}, "weak_libraries": [], "weak": set(), "main_executable": set()}
+    found: dict = {
+        "flat": set(),
+        "libraries": {},
+        "weak_libraries": [],
+        "weak": set(),
+        "main_executable": set(),
+    }
     if binary is None:
         return {k: [] if k != "libraries" else {} for k in found}
     opcodes, weak_class = lief.MachO.DyldBindingInfo, lief.MachO.DyldBindingInfo.CLASS.WEAK

@@ -80,7 +80,9 @@ def build(floor: str = tfpair.DEFAULT_FLOOR, tf_filter=None, metal_filter=None, 
     for version, pythons in metal.items():
         digests = {}
         for python in sorted(pythons):
-            digests[tfpair._python_text(python)] = _plugin_digest(_fetch(tfpair.PLUGIN, version, python, floor))
+            digests[tfpair._python_text(python)] = _plugin_digest(
+                _fetch(tfpair.PLUGIN, version, python, floor)
+            )
         plugins[version] = {
             "pythons": sorted(digests),
             "same_binary_for_every_python": len(set(digests.values())) == 1,
@@ -157,7 +159,8 @@ def summarize(matrix: dict) -> dict:
     loading = [
         row
         for row in matrix["tensorflow"]
-        if newest_metal and matrix["cells"][_label(row["name"], row["version"])][newest_metal]["verdict"] == "loads"
+        if newest_metal
+        and matrix["cells"][_label(row["name"], row["version"])][newest_metal]["verdict"] == "loads"
     ]
     newest = max(loading, key=lambda r: (Version(r["version"]), r["name"])) if loading else None
     minors: dict[str, dict] = {}
@@ -182,7 +185,9 @@ def summarize(matrix: dict) -> dict:
             entry["why_not_apple"] = _why(matrix, entry["releases"], entry["apple"])
     return {
         "newest_metal": newest_metal,
-        "newest_tensorflow_loading_newest_metal": _label(newest["name"], newest["version"]) if newest else None,
+        "newest_tensorflow_loading_newest_metal": _label(newest["name"], newest["version"])
+        if newest
+        else None,
         "minors": minors,
     }
 
@@ -194,11 +199,7 @@ def _why(matrix: dict, rows: list[str], apple: list[str]) -> str:
             cell = matrix["cells"][row].get(version)
             if cell and cell["verdict"] != "loads":
                 missing = cell["missing"]
-                what = (
-                    f"{len(missing)} missing, e.g. {missing[0]}"
-                    if missing
-                    else cell["verdict"]
-                )
+                what = f"{len(missing)} missing, e.g. {missing[0]}" if missing else cell["verdict"]
                 return f"{row} + {tfpair.PLUGIN}=={version}: {what}"
     return ""
 
@@ -215,24 +216,28 @@ def markdown(matrix: dict) -> str:
     metal = sorted(matrix["metal"], key=Version, reverse=True)
     summary = matrix["summary"]
     lines = [
-        "# TensorFlow × tensorflow-metal: which pairs load, read from the binaries",
+        "# TensorFlow and tensorflow-metal: which pairs load, read from the binaries",
         "",
         f"Made by `{COMMAND}` (tools/tfmatrix.py) from the real macOS arm64 wheels (floor macOS "
-        f"{matrix['macos']}); the same data is in [tensorflow-metal-matrix.json](tensorflow-metal-matrix.json). "
+        f"{matrix['macos']}); the same data is in "
+        "[tensorflow-metal-matrix.json](tensorflow-metal-matrix.json). "
         "Do not edit by hand: run the command again.",
         "",
     ]
     newest = summary["newest_tensorflow_loading_newest_metal"]
     lines += [
         f"**The newest TensorFlow that loads the newest plugin (tensorflow-metal {summary['newest_metal']}): "
-        f"`{newest}`.**" if newest else f"**No TensorFlow loads tensorflow-metal {summary['newest_metal']}.**",
+        f"`{newest}`.**"
+        if newest
+        else f"**No TensorFlow loads tensorflow-metal {summary['newest_metal']}.**",
         "",
         "## How a cell is decided",
         "",
         "Each undefined symbol of the plugin's `tensorflow-plugins/libmetal_plugin.dylib` is checked where "
         "its bind (bind opcodes or chained fixups, read with LIEF) says dyld will look it up:",
         "",
-        "- **two-level** (tensorflow-metal ≥ 1.1.0 binds some symbols to `@rpath/_pywrap_tensorflow_internal.so`):"
+        "- **two-level** (tensorflow-metal ≥ 1.1.0 binds some symbols to "
+        "`@rpath/_pywrap_tensorflow_internal.so`):"
         " the symbol must be in that very library's export trie (re-exports, i.e. its indirect symbols, "
         "count); another TF binary exporting it does not help. Binds to the system's libraries "
         "(`/usr/lib`, `/System`) are not checked.",

@@ -453,7 +453,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--macos", default=DEFAULT_FLOOR, help=f"the oldest macOS to download for (default {DEFAULT_FLOOR})"
     )
-    parser.add_argument("--python", help="the CPython to download for, e.g. 3.11 (default: the newest both have)")
+    parser.add_argument(
+        "--python", help="the CPython to download for, e.g. 3.11 (default: the newest both have)"
+    )
     parser.add_argument("--json", type=Path, help="write the result here")
     parser.add_argument(
         "--matrix", action="store_true", help="every TF 2.x with macOS arm64 wheels x every plugin (docs/)"

@@ -216,7 +216,7 @@ def fetch(
     return found
 
 
-# ---- what the package index offers ---------------------------------------------------------------------------
+# ---- what the package index offers -------------------------------------------------------------------------
 
 
 class _FileLinks(html.parser.HTMLParser):
@@ -256,7 +256,9 @@ def index_files(name: str) -> list[tuple[str, bool]]:
                 page = response.read().decode("utf-8", "replace")
         except urllib.error.HTTPError as exc:
             if exc.code != 404:
-                raise WheelError(f"{name}: expected the package index page {url}, got HTTP {exc.code}") from None
+                raise WheelError(
+                    f"{name}: expected the package index page {url}, got HTTP {exc.code}"
+                ) from None
             page = ""
         except OSError as exc:
             raise WheelError(f"{name}: expected the package index page {url}, got {exc}") from None
