@@ -33,6 +33,7 @@ ROOT = envspec.ROOT
 DOCS = ROOT / "docs"
 COMMAND = "nox -s pair -- --matrix"
 PLUGIN_BINARY = "tensorflow-plugins/libmetal_plugin.dylib"
+MISSING_SHOWN = 5  # missing symbols kept per cell (the count is complete)
 
 
 def releases(name: str, floor: str) -> dict[str, set]:
@@ -100,19 +101,35 @@ def build(floor: str = tfpair.DEFAULT_FLOOR, tf_filter=None, metal_filter=None, 
         "cells": {},
     }
     for name, version, pythons, python in tf_rows:
-        tf_wheel = _fetch(name, version, python, floor)
         row = _label(name, version)
-        matrix["tensorflow"].append(
-            {
-                "name": name,
-                "version": version,
-                "pythons": sorted(tfpair._python_text(p) for p in pythons),
-                "checked_python": tfpair._python_text(python),
-                "file": tf_wheel.name,
-                "sha256": wheels.sha256(tf_wheel),
-            }
-        )
+        wheel = _fetch(name, version, python, floor)
+        entry = {
+            "name": name,
+            "version": version,
+            "pythons": sorted(tfpair._python_text(p) for p in pythons),
+            "checked_python": tfpair._python_text(python),
+            "installs": "",
+            "no_tensorflow": "",
+            "file": wheel.name,
+            "sha256": wheels.sha256(wheel),
+        }
+        matrix["tensorflow"].append(entry)
         cells = matrix["cells"][row] = {}
+        try:
+            tf_wheel, entry["installs"] = tfpair.tensorflow_binaries((name, version), wheel, python, floor)
+        except wheels.WheelError as exc:  # an empty wheel: nothing to pair with
+            entry["no_tensorflow"] = str(exc)
+            for metal_version in metal:
+                cells[metal_version] = {
+                    "verdict": "no TensorFlow",
+                    "links": False,
+                    "missing_count": 0,
+                    "missing": [],
+                    "apple_documented": bool(tfpair.documented(version, metal_version)),
+                }
+            log(f"{row}: {exc}")
+            continue
+        entry["file"], entry["sha256"] = tf_wheel.name, wheels.sha256(tf_wheel)
         for metal_version, metal_pythons in metal.items():
             common = pythons & metal_pythons
             plugin_python = max(common) if common else max(metal_pythons)
@@ -134,9 +151,10 @@ def build(floor: str = tfpair.DEFAULT_FLOOR, tf_filter=None, metal_filter=None, 
                 "imports": result.imports,
                 "two_level": {lib: c["symbols"] for lib, c in result.two_level.items()},
                 "flat": result.flat,
-                "missing": [
+                "missing_count": len(result.missing),
+                "missing": [  # the first few; `nox -s pair` lists them all
                     f"{tfpair.macho.demangle(raw)} [{tfpair._where(result.expected_in[raw])}]"
-                    for raw in result.missing
+                    for raw in result.missing[:MISSING_SHOWN]
                 ],
                 "left_to_system": result.left_to_system,
                 "apple_documented": bool(result.apple),
@@ -165,6 +183,8 @@ def summarize(matrix: dict) -> dict:
     newest = max(loading, key=lambda r: (Version(r["version"]), r["name"])) if loading else None
     minors: dict[str, dict] = {}
     for row in matrix["tensorflow"]:
+        if row.get("no_tensorflow"):  # installs no TensorFlow: no one pairs a plugin with it
+            continue
         cells = matrix["cells"][_label(row["name"], row["version"])]
         entry = minors.setdefault(
             _minor(row["version"]), {"releases": [], "loads_everywhere": None, "apple": None}
@@ -183,6 +203,10 @@ def summarize(matrix: dict) -> dict:
         entry["agrees_with_apple"] = bool(fitting) and entry["binaries_pair"] in entry["apple"]
         if entry["apple"] and not fitting:
             entry["why_not_apple"] = _why(matrix, entry["releases"], entry["apple"])
+        elif not entry["apple"]:
+            entry["why_not_apple"] = "not in Apple's table" + (
+                f"; none loads, e.g. {_why(matrix, entry['releases'], [newest_metal])}" if not loads else ""
+            )
     return {
         "newest_metal": newest_metal,
         "newest_tensorflow_loading_newest_metal": _label(newest["name"], newest["version"])
@@ -199,7 +223,7 @@ def _why(matrix: dict, rows: list[str], apple: list[str]) -> str:
             cell = matrix["cells"][row].get(version)
             if cell and cell["verdict"] != "loads":
                 missing = cell["missing"]
-                what = f"{len(missing)} missing, e.g. {missing[0]}" if missing else cell["verdict"]
+                what = f"{cell['missing_count']} missing, e.g. {missing[0]}" if missing else cell["verdict"]
                 return f"{row} + {tfpair.PLUGIN}=={version}: {what}"
     return ""
 
@@ -208,7 +232,13 @@ def _why(matrix: dict, rows: list[str], apple: list[str]) -> str:
 
 
 def _cell_text(cell: dict) -> str:
-    mark = {"loads": "✓", "fails": f"✗ {len(cell['missing'])}", "no common CPython": "—"}[cell["verdict"]]
+    marks = {
+        "loads": "✓",
+        "fails": f"✗ {cell['missing_count']}",
+        "no common CPython": "—",
+        "no TensorFlow": "∅",
+    }
+    mark = marks[cell["verdict"]]
     return f"**{mark} A**" if cell["apple_documented"] else mark
 
 
@@ -251,9 +281,10 @@ def markdown(matrix: dict) -> str:
         "a pair that does not link breaks the import (`Symbol not found … libmetal_plugin.dylib`).",
         "",
         "Legend: ✓ loads; ✗ N: N symbols missing; — no CPython has wheels of both (they cannot be installed "
-        "together); **A**: the pair is in Apple's table (tensorflow-metal's PyPI description). Each TF "
-        "release is read from its wheel for one CPython (column Py: the newest it shares with some plugin "
-        "release), each plugin from its wheel for the newest CPython the pair shares.",
+        "together); ∅ that release installs no TensorFlow (Notes); **A**: the pair is in Apple's table "
+        "(tensorflow-metal's PyPI description). Each TF release is read from its wheel for one CPython "
+        "(column Py: the newest it shares with some plugin release), each plugin from its wheel for the "
+        "newest CPython the pair shares.",
         "",
         "## Where the binaries and Apple's table differ",
         "",
@@ -266,7 +297,7 @@ def markdown(matrix: dict) -> str:
         lines.append(
             f"| {minor} | {', '.join(entry['apple']) or '(none)'} | "
             f"{', '.join(entry['loads_everywhere']) or 'none'} | {entry['binaries_pair'] or 'none'} | "
-            f"{entry.get('why_not_apple', '') or ('not in Apple table' if not entry['apple'] else '')} |"
+            f"{entry.get('why_not_apple', '')} |"
         )
     lines += [
         "",
@@ -282,8 +313,9 @@ def markdown(matrix: dict) -> str:
     for row in reversed(matrix["tensorflow"]):
         label = _label(row["name"], row["version"])
         cells = matrix["cells"][label]
+        via = f" (installs {row['installs'].split('==')[0]})" if row.get("installs") else ""
         lines.append(
-            f"| {row['name']} {row['version']} | {row['checked_python']} | "
+            f"| {row['name']} {row['version']}{via} | {row['checked_python']} | "
             + " | ".join(_cell_text(cells[v]) for v in metal)
             + " |"
         )
@@ -295,10 +327,37 @@ def markdown(matrix: dict) -> str:
         "- tensorflow-metal ships the same `libmetal_plugin.dylib` under every CPython tag of a release "
         + (f"except {', '.join(differ)}" if differ else "(sha256 compared for every release)")
         + "; a TF release's binaries are read for one CPython only.",
-        "- What each failing pair misses, and where it was expected: the JSON (`cells`), or "
-        "`nox -s pair -- NAME==X tensorflow-metal==Y` for one pair.",
+        _metapackage_note(matrix),
+        f"- What each failing pair misses, and where it was expected: the JSON (`cells`, the first "
+        f"{MISSING_SHOWN} of each), or `nox -s pair -- NAME==X tensorflow-metal==Y` for all of one pair.",
         "",
     ]
+    return "\n".join(lines)
+
+
+def _metapackage_note(matrix: dict) -> str:
+    """Which rows are metapackages or empty on macOS arm64 (from the data, grouped)."""
+    by_target: dict[tuple[str, str], list[str]] = {}
+    empty: list[str] = []
+    for row in matrix["tensorflow"]:
+        if row.get("installs"):
+            by_target.setdefault((row["name"], row["installs"].split("==")[0]), []).append(row["version"])
+        elif row.get("no_tensorflow"):
+            empty.append(f"{row['name']} {row['version']}")
+    parts = [
+        f"{name} {', '.join(versions)} install {target}" for (name, target), versions in by_target.items()
+    ]
+    lines = []
+    if parts:
+        lines.append(
+            '- "(installs …)": on macOS arm64 that release is a metapackage without binaries that requires '
+            f"the other name's same version ({'; '.join(parts)}); the binaries read are that one's."
+        )
+    if empty:
+        lines.append(
+            f"- ∅: {', '.join(empty)}: the macOS arm64 wheel has no binaries and requires no other "
+            "TensorFlow (at most itself), so installing it installs no TensorFlow at all: use the other name."
+        )
     return "\n".join(lines)
 
 
@@ -315,7 +374,7 @@ def update_pairs_file(matrix: dict, path: Path = tfpair.TABLE) -> None:
                 "metal": entry["binaries_pair"],
                 "apple": entry["apple"],
                 "loads": entry["loads_everywhere"],
-                "evidence": entry.get("why_not_apple") or "not in Apple's table",
+                "evidence": entry.get("why_not_apple", ""),
             }
         )
     data["binaries_about"] = (

@@ -24,10 +24,12 @@ work together (or a wheel does not exist), 2 bad arguments.
 from __future__ import annotations
 
 import argparse
+import email.parser
 import functools
 import json
 import re
 import sys
+import zipfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -135,6 +137,7 @@ class PairResult:
     flat: int = 0  # flat imports that are TensorFlow's (found in a TF binary, or TF-named)
     expected_in: dict[str, str] = field(default_factory=dict)  # raw missing name -> where it was looked up
     left_to_system: list[str] = field(default_factory=list)  # flat, in no TF binary, not TF's: system's
+    installs: str = ""  # where the TF pin is a metapackage on macOS arm64: the pin it installs (read instead)
 
 
 def group_missing(
@@ -294,6 +297,11 @@ def describe(result: PairResult) -> list[str]:
         f"{result.tensorflow} + {result.metal}: {verdict} ({python}{result.imports} TensorFlow symbols "
         f"imported: {_summary(result)}; {len(result.missing)} missing)"
     ]
+    if result.installs:
+        lines.append(
+            f"  {result.tensorflow} is a metapackage on macOS arm64 (no binaries): it installs "
+            f"{result.installs}, whose binaries were read"
+        )
     for owner, group in result.groups.items():
         lines.append(f"  {_group_line(owner, group)} ({len(group['symbols'])}):")
         wheres = group.get("where") or [FLAT] * len(group["symbols"])
@@ -424,6 +432,54 @@ def _other_name_hint(tf: tuple[str, str], floor: str) -> str:
     return f"; {other}=={tf[1]} has macOS arm64 wheels" if _pythons(other, tf[1], floor) else ""
 
 
+def metapackage_target(wheel: Path, python: tuple[int, int]) -> tuple[str, str] | None:
+    """The TF pin a wheel installs on macOS arm64 if it is a metapackage there: tensorflow 2.13.0-2.15.0 and
+    tensorflow-macos 2.15.1-2.16.2 carry no binaries, only a Requires-Dist on the other name (==X) for
+    Darwin arm64. None for a wheel that is TensorFlow itself, and for tensorflow-macos 2.15.1, whose only
+    such requirement is on itself (it installs no TensorFlow: tensorflow_binaries says so)."""
+    with zipfile.ZipFile(wheel) as zf:
+        member = next(n for n in zf.namelist() if n.count("/") == 1 and n.endswith(".dist-info/METADATA"))
+        metadata = email.parser.Parser().parsestr(zf.read(member).decode("utf-8"))  # core metadata: RFC 822
+    env = {
+        "sys_platform": "darwin",
+        "platform_system": "Darwin",
+        "platform_machine": "arm64",
+        "os_name": "posix",
+        "implementation_name": "cpython",
+        "platform_python_implementation": "CPython",
+        "python_version": _python_text(python),
+        "python_full_version": f"{_python_text(python)}.0",
+        "extra": "",
+    }
+    own = canonicalize_name(metadata["Name"] or "")
+    for line in metadata.get_all("Requires-Dist") or []:
+        req = Requirement(line)
+        name = canonicalize_name(req.name)
+        exact = [s.version for s in req.specifier if s.operator == "=="]
+        if name in TF_PACKAGES and name != own and exact and (not req.marker or req.marker.evaluate(env)):
+            return name, exact[0]
+    return None
+
+
+def tensorflow_binaries(
+    tf: tuple[str, str], wheel: Path, python: tuple[int, int], floor: str, cache: Path = wheels.CACHE
+) -> tuple[Path, str]:
+    """(the wheel whose binaries TF is, the pin it installs where `wheel` is a metapackage, else "")."""
+    target = metapackage_target(wheel, python)
+    if target is None:
+        if not wheels.exports(wheel, cache):  # tensorflow-macos 2.15.1's wheel: METADATA and nothing else
+            raise wheels.WheelError(
+                f"{tf[0]}=={tf[1]}: expected TensorFlow's binaries in {wheel.name}, got none and no "
+                f"requirement on a TensorFlow that has them: it installs no TensorFlow"
+                + _other_name_hint(tf, DEFAULT_FLOOR)
+            )
+        return wheel, ""
+    got = wheels.fetch([target], TARGET, floor, cache, _full_version(python))[target]
+    if isinstance(got, str):
+        raise wheels.WheelError(f"{tf[0]}=={tf[1]} installs {target[0]}=={target[1]} on macOS arm64: {got}")
+    return got, f"{target[0]}=={target[1]}"
+
+
 def check_pins(
     pins: list[str], floor: str = DEFAULT_FLOOR, cache: Path = wheels.CACHE, python: str | None = None
 ) -> PairResult:
@@ -435,9 +491,12 @@ def check_pins(
     for pin in (tf, metal):
         if isinstance(got[pin], str):
             raise wheels.WheelError(got[pin] + (_other_name_hint(tf, floor) if pin == tf else ""))
-    return check(
-        f"{tf[0]}=={tf[1]}", got[tf], f"{metal[0]}=={metal[1]}", got[metal], cache, _python_text(minor)
+    tf_wheel, installs = tensorflow_binaries(tf, got[tf], minor, floor, cache)
+    result = check(
+        f"{tf[0]}=={tf[1]}", tf_wheel, f"{metal[0]}=={metal[1]}", got[metal], cache, _python_text(minor)
     )
+    result.installs = installs
+    return result
 
 
 class _Args(argparse.ArgumentParser):
