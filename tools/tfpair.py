@@ -151,7 +151,8 @@ def group_missing(
     groups: dict[str, dict] = {}
     for raw in missing:
         name = macho.demangle(raw)
-        group = groups.setdefault(macho.owner(name), {"symbols": [], "where": [], "hint": None})
+        owner = macho.owner(name) if "::" in name else "the C API (TF_…)"  # C names have no class
+        group = groups.setdefault(owner, {"symbols": [], "where": [], "hint": None})
         group["symbols"].append(name)
         group["where"].append((expected_in or {}).get(raw, FLAT))
         first = first_tensorflow(name, table)
@@ -318,6 +319,17 @@ def describe(result: PairResult) -> list[str]:
         lines.append(
             "  Apple-documented: no" + (f" ({'; '.join(result.apple_notes)})" if result.apple_notes else "")
         )
+    minor = _minor(result.tensorflow.split("==")[1])
+    for row in apple_table().get("binaries", []):
+        if row["tensorflow"] == minor:
+            pairs = (
+                f"pair TF {minor} with {PLUGIN} {row['metal']}"
+                if row["metal"]
+                else f"load no {PLUGIN} into TF {minor}"
+            )
+            lines.append(
+                f"  the binaries {pairs} (docs/tensorflow-metal-matrix.md, `nox -s pair -- --matrix`)"
+            )
     return lines
 
 
