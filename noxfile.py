@@ -343,11 +343,11 @@ def wheels(session: nox.Session) -> None:
 
 @nox.session(**PY39_SESSION, default=False)
 def pair(session: nox.Session) -> None:
-    """Can a TensorFlow and a tensorflow-metal work together? Both pins after `--`; exit 1 says why not."""
+    """Can a TensorFlow and a tensorflow-metal work together? Two pins after `--`, or `--matrix`: all."""
     if not session.posargs:
         session.error(
             "expected two pins after --, e.g. "
-            "`nox -s pair -- tensorflow-macos==2.9.2 tensorflow-metal==0.7.0`, got none"
+            "`nox -s pair -- tensorflow==2.18.0 tensorflow-metal==1.2.0` (or `-- --matrix`), got none"
         )
     _dev_layer(session)
     session.run("python", "-m", "tools.tfpair", *session.posargs, env={"PYTHONPATH": str(ROOT)})

@@ -123,6 +123,15 @@ EXPECTED = {
         "numpy-tf": "ok",
         "tf-metal-pair": "fail",
     },
+    "mac-m1-tf-2.18-metal-1.1.0": {
+        "apple-silicon": "ok",
+        "rosetta": "ok",
+        "macos-version": "ok",
+        "mps-fallback": "ok",
+        "tf-import": "fail",
+        "numpy-tf": "ok",
+        "tf-metal-pair": "fail",
+    },
     "mac-m1-tf-no-metal": {
         "apple-silicon": "ok",
         "rosetta": "ok",
@@ -182,6 +191,27 @@ def test_metal_plugin_error_maps_to_the_pair_rule():
     f = findings("mac-m1-tf-metal-0.7.0")["tf-import"]
     assert "__ZN3tsl8internal10LogMessageC1EPKcii" in f.summary + f.meaning
     assert "tensorflow-metal==0.5.0" in f.fix and "nox -s pair" in f.fix
+
+
+def test_pairing_follows_the_binaries_where_apples_table_differs():
+    """Apple's table pairs TF 2.18 with tensorflow-metal 1.1.0, which cannot load into it (one two-level
+    bind, tensorflow#81987): doctor asks for 1.2.0, the pair the wheels say loads, and names Apple's claim."""
+    found = findings("mac-m1-tf-2.18-metal-1.1.0")
+    pair, imported = found["tf-metal-pair"], found["tf-import"]
+    assert "pairs 1.2.0" in pair.summary and "Apple's table says 1.1.0" in pair.summary
+    assert "tensorflow-metal==1.2.0" in pair.fix and "tensorflow-metal==1.2.0" in imported.fix
+    assert doctor.APPLE_METAL_FOR_TF[(2, 18)] == "1.1.0" and doctor.METAL_FOR_TF[(2, 18)] == "1.2.0"
+
+
+def test_a_tensorflow_no_plugin_loads_into_is_named():
+    """TF 2.20 and 2.21: no tensorflow-metal release loads (read from the wheels); doctor says so and
+    names the newest pair that does."""
+    facts = load("mac-m1-tf-2.18-metal-1.1.0")
+    facts["distributions"].update({"tensorflow": "2.20.0", "tensorflow-metal": "1.2.0"})
+    pair = doctor.rule_tf_metal_pair(facts)
+    assert pair.status == "fail" and "no tensorflow-metal release loads into it" in pair.summary
+    newest = doctor.NEWEST_PAIR
+    assert newest["metal"] == "1.2.0" and newest["tensorflow"] in pair.fix
 
 
 def test_numpy2_is_named_even_though_tf_raises_a_type_error():

@@ -1,12 +1,14 @@
 """The macOS arm64 half of every lock, proven from the real wheels (downloaded once into .cache/wheels).
 
 Tag and floor logic runs on real PyPI wheel filenames; everything else downloads the real wheels with pip
-and reads their Mach-O binaries with macholib. The Linux x86_64 half (torch's ~3 GB of CUDA wheels) is
+and reads their Mach-O binaries with macholib (load commands) and LIEF (symbols and binds). The Linux
+x86_64 half (torch's ~3 GB of CUDA wheels) is
 `nox -s wheels`' job in CI, not the test suite's.
 """
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import subprocess
@@ -18,8 +20,11 @@ import pytest
 # The dev layer has these; a bare interpreter (the lent GPU box's python3) skips this module, not errors.
 pytest.importorskip("macholib", reason="macholib (dev layer) is not installed")
 pytest.importorskip("cxxfilt", reason="cxxfilt (dev layer) is not installed")
+pytest.importorskip("lief", reason="lief (dev layer) is not installed")
 
-from tools import envspec, macho, tfpair, wheels
+import lief
+
+from tools import envspec, macho, tfmatrix, tfpair, wheels
 
 pytestmark = pytest.mark.repo
 
@@ -104,12 +109,44 @@ def test_apple_table_lookup():
 
 
 @pytest.mark.parametrize(
+    ("raw", "tensorflows"),
+    [
+        # Real imports of tensorflow-metal plugins (1.1.0/1.2.0 libmetal_plugin.dylib), by who provides them.
+        ("__ZN3tsl8internal10LogMessageC1EPKcii", True),
+        ("_TF_AllocateOutput", True),
+        ("_TFE_NewContext", True),
+        ("__ZN6google8protobuf11MessageLite14ParseFromArrayEPKvi", True),
+        ("__ZTIN10tensorflow6StatusE", True),  # typeinfo for tensorflow::Status
+        ("_objc_msgSend", False),  # libobjc: flat in tensorflow-metal 1.2.0
+        ("_OBJC_CLASS_$_NSObject", False),
+        ("__ZNKSt3__112basic_stringIcNS_11char_traitsIcEENS_9allocatorIcEEE4findEPKcmm", False),  # libc++
+        ("__Znwm", False),  # operator new(unsigned long)
+        ("__ZTVN10__cxxabiv117__class_type_infoE", False),  # vtable for __cxxabiv1::__class_type_info
+        ("_PyErr_Occurred", False),  # the interpreter's
+        ("_dispatch_async", False),  # libSystem
+    ],
+)
+def test_which_flat_symbols_are_tensorflows_to_provide(raw, tensorflows):
+    assert tfpair.tensorflow_symbol(raw) is tensorflows
+
+
+def test_wheel_data_members_land_in_site_packages():
+    member = "tensorflow_metal-0.7.0.data/purelib/tensorflow-plugins/libmetal_plugin.dylib"
+    assert wheels.installed_path(member) == "tensorflow-plugins/libmetal_plugin.dylib"
+    assert wheels.installed_path("tensorflow/python/x.so") == "tensorflow/python/x.so"
+
+
+@pytest.mark.parametrize(
     "pins",
     [
         [],
         ["tensorflow-macos==2.9.2"],
         ["tensorflow-macos>=2.9", "tensorflow-metal==0.5.0"],
         ["torch==2.8.0", "x"],
+        ["--python", "3.x", "tensorflow==2.18.0", "tensorflow-metal==1.2.0"],
+        ["--python", "2.7", "tensorflow==2.18.0", "tensorflow-metal==1.2.0"],
+        ["--matrix", "tensorflow==2.18.0"],
+        ["--no-such-option"],
     ],
 )
 def test_bad_pair_arguments_exit_2_with_one_line(pins, capsys):
@@ -229,3 +266,132 @@ def test_a_hash_the_lock_does_not_carry_is_caught(tmp_path):
     assert len(problems) == 1
     assert problems[0].startswith("six-1.15.0-py2.py3-none-any.whl: sha256 ")
     assert "is none of the lock's" in problems[0]
+
+
+# ---- binds: two-level to a named TF library, or flat (tensorflow-metal >= 1.1.0 uses both) ---------------
+
+PYWRAP = "@rpath/_pywrap_tensorflow_internal.so"
+PYWRAP_MEMBER = "tensorflow/python/_pywrap_tensorflow_internal.so"
+# The one symbol tensorflow-metal 1.1.0 binds to _pywrap_tensorflow_internal.so that TF 2.18.0's does not
+# export (TF 2.18 changed the constructor to take an absl::LogSeverity): tensorflow/tensorflow#81987.
+LOG_MESSAGE = "__ZN3tsl8internal10LogMessageC1EPKcii"
+
+
+def _member_binary(wheel, member, tmp_path):
+    with zipfile.ZipFile(wheel) as zf:
+        return lief.MachO.parse(zf.extract(member, tmp_path)).at(0)
+
+
+@pytest.mark.network
+def test_both_bind_encodings_are_read(tmp_path):
+    """tensorflow-metal 0.5.0 binds through chained fixups, 1.2.0 through bind opcodes: both are read."""
+    for version, chained in (("0.5.0", True), ("1.2.0", False)):
+        wheel = wheels.fetch([("tensorflow-metal", version)], "macos-arm64", "12.1")[
+            ("tensorflow-metal", version)
+        ]
+        binary = _member_binary(wheel, "tensorflow-plugins/libmetal_plugin.dylib", tmp_path / version)
+        assert binary.has_dyld_chained_fixups is chained and binary.has_dyld_info is not chained
+        found = wheels.imports(wheel)["tensorflow-plugins/libmetal_plugin.dylib"]
+        assert any(s.startswith("_TF_") for s in found["flat"])
+        assert "/usr/lib/libc++.1.dylib" in found["libraries"]
+        assert (PYWRAP in found["libraries"]) is (version == "1.2.0")
+
+
+@pytest.mark.network
+def test_pair_that_links_through_two_level_binds_to_re_exports(tmp_path):
+    """TF 2.18.0 + tensorflow-metal 1.2.0 links: its 27 two-level binds all resolve in
+    _pywrap_tensorflow_internal.so, which only re-exports them (indirect symbols, from libtensorflow_cc)."""
+    result = tfpair.check_pins(["tensorflow==2.18.0", "tensorflow-metal==1.2.0"], python="3.9")
+    assert result.links and not result.missing and not result.problems, result.problems
+    assert result.python == "3.9" and result.tensorflow_file.startswith("tensorflow-2.18.0-cp39-")
+    assert result.two_level == {PYWRAP: {"binary": PYWRAP_MEMBER, "symbols": 27}}
+    plugin = wheels.fetch([("tensorflow-metal", "1.2.0")], "macos-arm64", "12.1")[
+        ("tensorflow-metal", "1.2.0")
+    ]
+    bound = wheels.imports(plugin)["tensorflow-plugins/libmetal_plugin.dylib"]["libraries"][PYWRAP]
+    tf_wheel = wheels.CACHE / "macos-arm64" / result.tensorflow_file
+    pywrap = _member_binary(tf_wheel, PYWRAP_MEMBER, tmp_path)
+    re_exported = {
+        e.symbol.name for e in pywrap.dyld_info.exports if e.flags & int(lief.MachO.ExportInfo.FLAGS.REEXPORT)
+    }
+    assert set(bound) <= re_exported  # links only because re-exports count
+
+
+@pytest.mark.network
+def test_pair_that_fails_only_through_a_two_level_bind():
+    """TF 2.18.0 + tensorflow-metal 1.1.0: every flat symbol resolves; one two-level bind does not. A check
+    of flat imports alone said it links; users get
+    `Symbol not found: __ZN3tsl8internal10LogMessageC1EPKcii`."""
+    result = tfpair.check_pins(["tensorflow==2.18.0", "tensorflow-metal==1.1.0"], python="3.9")
+    assert not result.links
+    assert result.missing == [LOG_MESSAGE]
+    assert result.expected_in == {LOG_MESSAGE: f"{PYWRAP} ({PYWRAP_MEMBER})"}
+    assert result.groups["tsl::internal::LogMessage"]["symbols"] == [
+        "tsl::internal::LogMessage::LogMessage(char const*, int, int)"
+    ]
+    assert result.groups["tsl::internal::LogMessage"]["hint"] is None  # TF 2.18 has tsl::, just not this
+    assert "_pywrap_tensorflow_internal.so" in result.problems[0]
+    assert result.apple and result.apple["metal"] == "1.1.0"  # Apple's table claims this pair
+
+
+@pytest.mark.network
+def test_flat_system_symbol_is_never_counted():
+    """tensorflow-metal 1.2.0 leaves objc_msgSend (libobjc's) to flat lookup: no TF binary exports it, and
+    it is left to the system, not missing."""
+    result = tfpair.check_pins(["tensorflow==2.18.0", "tensorflow-metal==1.2.0"], python="3.9")
+    assert result.left_to_system == ["_objc_msgSend"]
+    assert "_objc_msgSend" not in result.missing
+    tf_wheel = wheels.CACHE / "macos-arm64" / result.tensorflow_file
+    assert not any("_objc_msgSend" in rec["symbols"] for rec in wheels.exports(tf_wheel).values())
+
+
+@pytest.mark.network
+def test_pair_python_is_the_newest_both_have():
+    assert tfpair.choose_python(("tensorflow", "2.18.0"), ("tensorflow-metal", "1.1.0"), "12.1") == (3, 11)
+    assert tfpair.choose_python(("tensorflow", "2.21.0"), ("tensorflow-metal", "1.2.0"), "12.1") == (3, 12)
+    assert tfpair.choose_python(("tensorflow-macos", "2.9.2"), ("tensorflow-metal", "0.5.0"), "12.1") == (
+        3,
+        10,
+    )
+    with pytest.raises(wheels.WheelError, match="cannot be installed together"):
+        tfpair.choose_python(("tensorflow", "2.21.0"), ("tensorflow-metal", "0.4.0"), "12.1")
+
+
+@pytest.mark.network
+def test_tensorflow_under_the_other_name_is_one_line_with_the_right_name():
+    done = _pair_cli("tensorflow==2.12.0", "tensorflow-metal==0.8.0")
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(
+        "error: tensorflow==2.12.0: expected a wheel for CPython 3.9"
+    )
+    assert lines[0].endswith("; tensorflow-macos==2.12.0 has macOS arm64 wheels")
+
+
+# ---- the committed matrix is what the command writes -----------------------------------------------------
+
+
+def test_matrix_docs_and_pairs_file_come_from_the_matrix_json(tmp_path):
+    """docs/tensorflow-metal-matrix.md and the pairs file's binaries rows are what `nox -s pair -- --matrix`
+    renders from docs/tensorflow-metal-matrix.json: nobody edited them by hand."""
+    matrix = json.loads((ROOT / "docs" / "tensorflow-metal-matrix.json").read_text())
+    assert (ROOT / "docs" / "tensorflow-metal-matrix.md").read_text() == tfmatrix.markdown(matrix)
+    copy = tmp_path / "pairs.json"
+    copy.write_text(tfpair.TABLE.read_text())
+    tfmatrix.update_pairs_file(matrix, copy)
+    assert copy.read_text() == tfpair.TABLE.read_text()
+    assert tfmatrix.summarize(matrix) == matrix["summary"]
+
+
+def test_matrix_summary_follows_the_binaries_where_apple_differs():
+    matrix = json.loads((ROOT / "docs" / "tensorflow-metal-matrix.json").read_text())
+    minors = matrix["summary"]["minors"]
+    assert minors["2.18"]["apple"] == ["1.1.0"] and minors["2.18"]["binaries_pair"] == "1.2.0"
+    assert "LogMessage(char const*, int, int)" in minors["2.18"]["why_not_apple"]
+    assert minors["2.19"]["binaries_pair"] == "1.2.0"
+    assert minors["2.20"]["binaries_pair"] is None and minors["2.21"]["binaries_pair"] is None
+    assert minors["2.9"]["binaries_pair"] == "0.5.0" and minors["2.9"]["agrees_with_apple"]
+    assert matrix["cells"]["tensorflow==2.18.0"]["1.1.0"]["verdict"] == "fails"
+    assert matrix["cells"]["tensorflow==2.18.0"]["1.2.0"]["verdict"] == "loads"
+    assert matrix["cells"]["tensorflow==2.20.0"]["1.2.0"]["verdict"] == "fails"
+    assert matrix["summary"]["newest_metal"] == "1.2.0"

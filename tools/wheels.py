@@ -17,17 +17,21 @@ from __future__ import annotations
 import argparse
 import gzip
 import hashlib
+import html.parser
 import json
 import os
 import subprocess
 import sys
 import tempfile
+import urllib.error
+import urllib.request
 import zipfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from packaging import tags
 from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel_filename
+from packaging.version import Version
 
 from tools import envspec, macho
 
@@ -35,7 +39,11 @@ ROOT = envspec.ROOT
 PYTHON = (3, 9)
 CACHE = Path(os.environ.get("GPUENV_WHEEL_CACHE", ROOT / ".cache" / "wheels"))
 # Bump when what is cached per wheel (Mach-O facts, exported symbols) changes shape.
-ANALYSIS_VERSION = 1
+# 2: exports and imports per binary, read with LIEF (export trie; binds with their library).
+ANALYSIS_VERSION = 2
+# The package index pip downloads from (PEP 503 "simple" pages list every file of a project): read to
+# learn which CPython versions a release has wheels for, before downloading any.
+INDEX_URL = os.environ.get("PIP_INDEX_URL", "https://pypi.org/simple").rstrip("/")
 # The frameworks of PyTorch's MPS backend: a macOS torch wheel without them is a CPU-only build.
 MPS_FRAMEWORKS = ("Metal", "MetalPerformanceShaders", "MetalPerformanceShadersGraph")
 # manylinux's legacy names and the glibc each stands for (PEP 600).
@@ -62,34 +70,43 @@ def platforms(target: str, floor: str) -> list[str]:
     raise ValueError(f"expected a target in {sorted(envspec.TARGETS)}, got {target!r}")
 
 
-def supported_tags(target: str, floor: str) -> list[tags.Tag]:
+def supported_tags(target: str, floor: str, python: tuple[int, int] = PYTHON) -> list[tags.Tag]:
     plats = platforms(target, floor)
-    abi = f"cp{PYTHON[0]}{PYTHON[1]}"
+    abi = f"cp{python[0]}{python[1]}"
     return [
-        *tags.cpython_tags(PYTHON, abis=[abi], platforms=plats),
-        *tags.compatible_tags(PYTHON, abi, platforms=plats),
+        *tags.cpython_tags(python, abis=[abi], platforms=plats),
+        *tags.compatible_tags(python, abi, platforms=plats),
     ]
+
+
+def python_minor(version: str) -> tuple[int, int]:
+    """'3.9.18' or '3.12' -> (3, 9) / (3, 12)."""
+    release = Version(version).release
+    return release[0], release[1] if len(release) > 1 else 0
 
 
 def floor_name(target: str, floor: str) -> str:
     return f"macOS {floor} arm64" if target == "macos-arm64" else f"glibc {floor} x86_64 (manylinux)"
 
 
-def tag_problem(filename: str, target: str, floor: str) -> str | None:
+def tag_problem(filename: str, target: str, floor: str, python: tuple[int, int] = PYTHON) -> str | None:
     """Why this file would not install from binary on the oldest machine of the target; None if it would."""
     try:
         _name, _version, _build, file_tags = parse_wheel_filename(filename)
     except InvalidWheelFilename:
         return f"{filename}: expected a binary wheel, got a source distribution (it would build on install)"
-    if file_tags & set(supported_tags(target, floor)):
+    if file_tags & set(supported_tags(target, floor, python)):
         return None
     got = ", ".join(sorted({t.platform for t in file_tags}))
-    return f"{filename}: expected a CPython 3.9 wheel for {floor_name(target, floor)} or older, got {got}"
+    return (
+        f"{filename}: expected a CPython {python[0]}.{python[1]} wheel for {floor_name(target, floor)} or "
+        f"older, got {got}"
+    )
 
 
-def tag_rank(filename: str, target: str, floor: str) -> int:
+def tag_rank(filename: str, target: str, floor: str, python: tuple[int, int] = PYTHON) -> int:
     """Lower is better: the position of the file's best tag in pip's preference order."""
-    order = {tag: i for i, tag in enumerate(supported_tags(target, floor))}
+    order = {tag: i for i, tag in enumerate(supported_tags(target, floor, python))}
     return min((order[t] for t in parse_wheel_filename(filename)[3] if t in order), default=len(order))
 
 
@@ -118,8 +135,10 @@ def sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def cached(name: str, version: str, target: str, floor: str, cache: Path = CACHE) -> Path | None:
-    """The best already-downloaded wheel of name==version that the target accepts, if any."""
+def cached(
+    name: str, version: str, target: str, floor: str, cache: Path = CACHE, python: tuple[int, int] = PYTHON
+) -> Path | None:
+    """The best already-downloaded wheel of name==version that the target (and this CPython) accepts."""
     folder = cache / target
     hits = []
     for path in folder.glob("*.whl") if folder.is_dir() else []:
@@ -128,18 +147,19 @@ def cached(name: str, version: str, target: str, floor: str, cache: Path = CACHE
         except InvalidWheelFilename:
             continue
         if wname == canonicalize_name(name) and str(wversion) == version:
-            if tag_problem(path.name, target, floor) is None:
+            if tag_problem(path.name, target, floor, python) is None:
                 hits.append(path)
-    return min(hits, key=lambda p: tag_rank(p.name, target, floor)) if hits else None
+    return min(hits, key=lambda p: tag_rank(p.name, target, floor, python)) if hits else None
 
 
 def _pip_download(
     pins: list[str], target: str, floor: str, dest: Path, python: str
 ) -> subprocess.CompletedProcess:
     # A full version (3.9.18), because pip also checks each release's Requires-Python against it.
+    major, minor = python_minor(python)
     cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:"]
     cmd += ["--python-version", python, "--implementation", "cp"]
-    cmd += ["--abi", f"cp{PYTHON[0]}{PYTHON[1]}", "--progress-bar", "off", "--dest", str(dest)]
+    cmd += ["--abi", f"cp{major}{minor}", "--progress-bar", "off", "--dest", str(dest)]
     for plat in platforms(target, floor):
         cmd += ["--platform", plat]
     return subprocess.run([*cmd, *pins], capture_output=True, text=True)
@@ -161,10 +181,11 @@ def fetch(
     rounds); if it fails, each missing pin is retried alone so every failure gets its own reason.
     """
     python = python or envspec.TARGETS[target]["python_full_version"]
+    minor = python_minor(python)
     found: dict[tuple[str, str], Path | str] = {}
     missing = []
     for name, version in pins:
-        hit = cached(name, version, target, floor, cache)
+        hit = cached(name, version, target, floor, cache, minor)
         if hit:
             found[(name, version)] = hit
         else:
@@ -190,8 +211,82 @@ def fetch(
         for pin in batch:
             if pin in found:
                 continue
-            hit = cached(*pin, target, floor, cache)
+            hit = cached(*pin, target, floor, cache, minor)
             found[pin] = hit or f"{pin[0]}=={pin[1]}: pip reported success but no fitting wheel is in {dest}"
+    return found
+
+
+# ---- what the package index offers -------------------------------------------------------------------------
+
+
+class _FileLinks(html.parser.HTMLParser):
+    """The files a PEP 503 project page links to: (file name, yanked), the name being the anchor's text."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.files: list[tuple[str, bool]] = []
+        self._text: list[str] | None = None
+        self._yanked = False
+
+    def handle_starttag(self, tag: str, attrs: list) -> None:
+        if tag == "a":
+            self._text, self._yanked = [], any(key == "data-yanked" for key, _value in attrs)
+
+    def handle_data(self, data: str) -> None:
+        if self._text is not None:
+            self._text.append(data)
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "a" and self._text is not None:
+            self.files.append(("".join(self._text).strip(), self._yanked))
+            self._text = None
+
+
+_INDEX_PAGES: dict[str, list[tuple[str, bool]]] = {}
+
+
+def index_files(name: str) -> list[tuple[str, bool]]:
+    """(file name, yanked) for every file the index lists for the project; [] for a project it does not
+    know. One request per project and process."""
+    key = canonicalize_name(name)
+    if key not in _INDEX_PAGES:
+        url = f"{INDEX_URL}/{key}/"
+        try:
+            with urllib.request.urlopen(url, timeout=120) as response:
+                page = response.read().decode("utf-8", "replace")
+        except urllib.error.HTTPError as exc:
+            if exc.code != 404:
+                raise WheelError(
+                    f"{name}: expected the package index page {url}, got HTTP {exc.code}"
+                ) from None
+            page = ""
+        except OSError as exc:
+            raise WheelError(f"{name}: expected the package index page {url}, got {exc}") from None
+        parser = _FileLinks()
+        parser.feed(page)
+        _INDEX_PAGES[key] = parser.files
+    return _INDEX_PAGES[key]
+
+
+def wheel_pythons(name: str, target: str, floor: str, include_yanked: bool = True) -> dict[str, set]:
+    """version -> the CPython (major, minor) versions that have a wheel of it the target accepts at the floor,
+    for every release of `name` on the index (a release with no such wheel is absent)."""
+    found: dict[str, set] = {}
+    for filename, yanked in index_files(name):
+        if yanked and not include_yanked:
+            continue
+        try:
+            _name, version, _build, file_tags = parse_wheel_filename(filename)
+        except InvalidWheelFilename:
+            continue
+        pythons = {
+            (int(t.interpreter[2]), int(t.interpreter[3:]))
+            for t in file_tags
+            if t.interpreter.startswith("cp") and t.interpreter[2:].isdigit() and len(t.interpreter) >= 4
+        }
+        fits = {py for py in pythons if tag_problem(filename, target, floor, py) is None}
+        if fits:
+            found.setdefault(str(version), set()).update(fits)
     return found
 
 
@@ -215,6 +310,15 @@ def _remember(path: Path, compute):
     return value
 
 
+def installed_path(member: str) -> str:
+    """Where a wheel member lands under site-packages: `NAME-VER.data/purelib/x` and `.../platlib/x` are
+    installed as `x` (tensorflow-metal 0.7.0's cp38 wheel ships its plugin so)."""
+    head, _, rest = member.partition("/")
+    if head.endswith(".data") and rest.startswith(("purelib/", "platlib/")):
+        return rest.split("/", 1)[1]
+    return member
+
+
 def _each_macho(wheel: Path, members: list[str] | None = None):
     """Yield (name inside the wheel, extracted path) for each Mach-O member; macholib reads real files."""
     with zipfile.ZipFile(wheel) as zf, tempfile.TemporaryDirectory(prefix="gpuenv-macho-") as tmp:
@@ -232,27 +336,29 @@ def binaries(wheel: Path, cache: Path = CACHE) -> list[macho.Binary]:
     return [macho.Binary(**row) for row in rows]
 
 
-def exports(wheel: Path, cache: Path = CACHE) -> set[str]:
-    """Every symbol that some Mach-O binary of the wheel exports (union over the wheel)."""
+def exports(wheel: Path, cache: Path = CACHE) -> dict[str, dict]:
+    """Per Mach-O member: what dyld finds in it (macho.exports: install name, re-exported libraries, the
+    export trie's symbols)."""
 
     def compute():
-        names: set[str] = set()
-        seen: set[str] = set()
-        for _name, path in _each_macho(wheel):
+        members: dict[str, str] = {}
+        binaries: dict[str, dict] = {}
+        for name, path in _each_macho(wheel):
             digest = hashlib.sha256(path.read_bytes()).hexdigest()
-            if digest not in seen:  # wheels ship symlinked libraries as copies: read each once
-                seen.add(digest)
-                names |= macho.exported_symbols(path)
-        return sorted(names)
+            if digest not in binaries:  # wheels ship symlinked libraries as copies: read each once
+                binaries[digest] = macho.exports(path)
+            members[name] = digest
+        return {"members": members, "binaries": binaries}
 
-    return set(_remember(_analysis_file(sha256(wheel), "exports", cache), compute))
+    found = _remember(_analysis_file(sha256(wheel), "exports", cache), compute)
+    return {name: found["binaries"][digest] for name, digest in found["members"].items()}
 
 
-def imports(wheel: Path, cache: Path = CACHE) -> dict[str, list[str]]:
-    """Per Mach-O member: the symbols it leaves to dynamic lookup (its host must export them)."""
+def imports(wheel: Path, cache: Path = CACHE) -> dict[str, dict]:
+    """Per Mach-O member: how its undefined symbols are bound (macho.imports: flat, per library, weak)."""
 
     def compute():
-        return {name: sorted(macho.dynamic_lookup_imports(path)) for name, path in _each_macho(wheel)}
+        return {name: macho.imports(path) for name, path in _each_macho(wheel)}
 
     return _remember(_analysis_file(sha256(wheel), "imports", cache), compute)
 
