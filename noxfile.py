@@ -246,13 +246,14 @@ def wheels(s: nox.Session) -> None:
 
 @session(default=False)
 def pair(s: nox.Session) -> None:
-    """Can a TensorFlow and a tensorflow-metal work together? Both pins after `--`; exit 1 says why not."""
+    """Can a TensorFlow and a tensorflow-metal work together? Two pins after `--`, or `--matrix`: all."""
     if not s.posargs:
         s.error(
             "expected two pins after --, e.g. "
-            "`nox -s pair -- tensorflow-macos==2.9.2 tensorflow-metal==0.7.0`, got none"
+            "`nox -s pair -- tensorflow==2.18.0 tensorflow-metal==1.2.0` (or `-- --matrix`), got none"
         )
-    s.run(host(s), "-m", "tools.tfpair", *s.posargs, env={"PYTHONPATH": str(ROOT)}, external=True)
+    tool = "tools.tfmatrix" if "--matrix" in s.posargs else "tools.tfpair"
+    s.run(host(s), "-m", tool, *s.posargs, env={"PYTHONPATH": str(ROOT)}, external=True)
 
 
 @session(default=False)

@@ -27,6 +27,9 @@ ROOT = Path(__file__).resolve().parent.parent
 # The marker keys a target's table row must give (the rest of a PEP 508 environment comes from the Python).
 TARGET_MARKERS = ("sys_platform", "platform_system", "platform_machine", "os_name", "platform_release")
 FLOOR_KINDS = ("macos", "glibc")
+# The patch release a lock is checked at by default (marker evaluation, wheel downloads): a late X.Y.18, as
+# a user's current Python would be; a lock's earlier patch releases are checked where uv split for them.
+LATE_PATCH = 18
 
 
 class SpecError(Exception):
@@ -107,11 +110,16 @@ class Lockable:
         """The X.Y.Z a lock entry may be meant for: uv's universal resolver splits versions at patch
         releases when a package excludes some (cryptography does for 3.9.0), so an entry is legitimate if
         it applies to any of these."""
-        return (f"{self.python}.0", f"{self.python}.1", self.floor_python, f"{self.python}.99")
+        xy = self.python
+        return (f"{xy}.0", f"{xy}.1", self.floor_python, self.python_full, f"{xy}.99")
+
+    @property
+    def python_full(self) -> str:
+        return f"{self.python}.{LATE_PATCH}"
 
     def marker_env(self, target: str, python_full_version: str | None = None) -> dict[str, str]:
         """The target's PEP 508 environment for this lock's Python (a late X.Y.Z unless one is given)."""
-        return self.targets[target].marker_env(python_full_version or f"{self.python}.99")
+        return self.targets[target].marker_env(python_full_version or self.python_full)
 
     @property
     def lock(self) -> Path:

@@ -1,7 +1,13 @@
-"""Mach-O facts read with macholib: what a binary links, the macOS it declares, the symbols it trades.
+"""Mach-O facts: what a binary links, the macOS it declares, the symbols it trades and how each is bound.
 
-Only what the wheel checks need, each read from the load commands or the symbol table by macholib (no
-hand-written parsing). Demangling goes through cxxfilt, which calls the C++ runtime's __cxa_demangle.
+Only what the wheel checks need, each fact from one maintained reader (no hand-written parsing):
+- macholib: the load commands (linked libraries and how, the minimum macOS, the architecture);
+- LIEF: the symbols. What a binary exports is its export trie (what dyld looks symbols up in, re-exports
+  and indirect N_INDR symbols included); what it imports, and from where, is its bind opcodes
+  (LC_DYLD_INFO) or its chained fixups (LC_DYLD_CHAINED_FIXUPS), whichever it has: LIEF decodes both into
+  one list of binds, each naming its symbol and its library ordinal. macholib reads neither (only the
+  symbol table, whose n_desc ordinal is the static linker's note, not what dyld binds by).
+Demangling goes through cxxfilt, which calls the C++ runtime's __cxa_demangle.
 """
 
 from __future__ import annotations
@@ -11,9 +17,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import cxxfilt
+import lief
 from macholib import mach_o
 from macholib.MachO import MachO
-from macholib.SymbolTable import SymbolTable
+
+lief.logging.disable()  # LIEF logs what it finds odd to stderr; the facts it returns are what counts
 
 # Mach-O and fat (universal) magics, as the first four bytes of a file in either byte order.
 MAGICS = {
@@ -28,9 +36,14 @@ LINK_COMMANDS = {
     mach_o.LC_LAZY_LOAD_DYLIB: "lazy",
     mach_o.LC_LOAD_UPWARD_DYLIB: "upward",
 }
-# Two-level namespace: an undefined symbol's library ordinal sits in the high byte of n_desc. 0xfe means
-# "look it up in every loaded image" (-undefined dynamic_lookup): how plugins import their host's symbols.
-DYNAMIC_LOOKUP_ORDINAL = 0xFE
+# A bind's library ordinal: N >= 1 is the N-th library load command (two-level namespace: the symbol must
+# come from that very library); the special ordinals (mach-o/fixup-chains.h, BIND_SPECIAL_DYLIB_*):
+SELF_ORDINAL = 0  # this image itself (dyld_info weak-definition coalescing)
+MAIN_EXECUTABLE_ORDINAL = -1  # the program (python)
+FLAT_LOOKUP_ORDINAL = -2  # every loaded image, in load order (-undefined dynamic_lookup): plugins import so
+WEAK_LOOKUP_ORDINAL = -3  # weak-definition coalescing (chained fixups): the image defines it itself
+# nlist n_type bits, for a binary without an export trie (older linkers): external, and which kind.
+N_EXT, N_TYPE, N_ABS, N_INDR, N_SECT = 0x01, 0x0E, 0x02, 0x0A, 0x0E
 PLATFORM_MACOS = 1  # LC_BUILD_VERSION platform
 
 
@@ -90,27 +103,85 @@ def read_binaries(file: Path, name: str) -> list[Binary]:
     return [Binary(name, _arch(h), _minos(h), _links(h)) for h in macho.headers]
 
 
-def _symbols(file: Path) -> list[tuple[SymbolTable, object]]:
-    macho = MachO(str(file))
-    return [(SymbolTable(macho, h), h) for h in macho.headers]
+def _arm64(file: Path, bindings: bool) -> lief.MachO.Binary | None:
+    """The arm64 slice of a (possibly fat) Mach-O file, parsed by LIEF; binds only where asked (slow)."""
+    config = lief.MachO.ParserConfig()
+    config.parse_dyld_bindings = bindings
+    config.parse_dyld_rebases = False
+    fat = lief.MachO.parse(str(file), config)
+    return fat.take(lief.MachO.Header.CPU_TYPE.ARM64) if fat is not None else None
 
 
-def exported_symbols(file: Path) -> set[str]:
-    """Externally defined symbols (what `nm -gU` lists), raw Mach-O names with their leading underscore."""
-    names = set()
-    for table, _header in _symbols(file):
-        names.update(raw.decode() for _nlist, raw in getattr(table, "extdefsyms", []))
-    return names
+def exports(file: Path) -> dict:
+    """What dyld finds in this library: {install_name, reexported_libraries, symbols}.
+
+    `symbols` is the export trie (LC_DYLD_INFO's or LC_DYLD_EXPORTS_TRIE), raw names with their leading
+    underscore: defined symbols, re-exports (EXPORT_SYMBOL_FLAGS_REEXPORT, which is how an N_INDR symbol
+    is exported) and resolvers alike. Without a trie (older linkers), the symbol table's external defined
+    and indirect symbols. `reexported_libraries`: LC_REEXPORT_DYLIB install names, whose exports count as
+    this library's too."""
+    binary = _arm64(file, bindings=False)
+    if binary is None:
+        return {"install_name": None, "reexported_libraries": [], "symbols": []}
+    if binary.has_dyld_info or binary.has_dyld_exports_trie:
+        trie = binary.dyld_info.exports if binary.has_dyld_info else binary.dyld_exports_trie.exports
+        names = {entry.symbol.name for entry in trie}
+    else:
+        names = {
+            s.name
+            for s in binary.symbols
+            if s.raw_type & N_EXT and s.raw_type & N_TYPE in (N_SECT, N_ABS, N_INDR)
+        }
+    kinds = lief.MachO.LoadCommand.TYPE
+    return {
+        "install_name": next((lib.name for lib in binary.libraries if lib.command == kinds.ID_DYLIB), None),
+        "reexported_libraries": [lib.name for lib in binary.libraries if lib.command == kinds.REEXPORT_DYLIB],
+        "symbols": sorted(names),
+    }
 
 
-def dynamic_lookup_imports(file: Path) -> set[str]:
-    """Undefined symbols bound to no library (dynamic lookup): what a plugin expects its host to export."""
-    names = set()
-    for table, _header in _symbols(file):
-        for nlist, raw in getattr(table, "undefsyms", []):
-            if (nlist.n_desc >> 8) & 0xFF == DYNAMIC_LOOKUP_ORDINAL:
-                names.add(raw.decode())
-    return names
+def imports(file: Path) -> dict:
+    """How this binary's undefined symbols are bound, from its bind opcodes or chained fixups.
+
+    {"flat": [symbols looked up in every loaded image], "libraries": {install name: [symbols bound
+    two-level to that library]}, "weak_libraries": [install names linked weak, which may be absent],
+    "weak": [weak imports: dyld binds NULL where none has them], "main_executable": [symbols from the
+    program]}. Weak-definition coalescing (a symbol the image defines itself) is no import and left out."""
+    binary = _arm64(file, bindings=True)
+    found: dict = {
+        "flat": set(),
+        "libraries": {},
+        "weak_libraries": [],
+        "weak": set(),
+        "main_executable": set(),
+    }
+    if binary is None:
+        return {k: [] if k != "libraries" else {} for k in found}
+    opcodes, weak_class = lief.MachO.DyldBindingInfo, lief.MachO.DyldBindingInfo.CLASS.WEAK
+    for bind in binary.bindings:
+        if not bind.has_symbol or (isinstance(bind, opcodes) and bind.binding_class == weak_class):
+            continue
+        name, ordinal = bind.symbol.name, bind.library_ordinal
+        if ordinal in (SELF_ORDINAL, WEAK_LOOKUP_ORDINAL):
+            continue
+        if bind.weak_import:
+            found["weak"].add(name)
+        elif ordinal == FLAT_LOOKUP_ORDINAL:
+            found["flat"].add(name)
+        elif ordinal == MAIN_EXECUTABLE_ORDINAL:
+            found["main_executable"].add(name)
+        elif bind.has_library:
+            found["libraries"].setdefault(bind.library.name, set()).add(name)
+        else:  # an ordinal past the load commands: dyld refuses the image
+            found["libraries"].setdefault(f"<library ordinal {ordinal}>", set()).add(name)
+    weak_kind = lief.MachO.LoadCommand.TYPE.LOAD_WEAK_DYLIB
+    return {
+        "flat": sorted(found["flat"]),
+        "libraries": {lib: sorted(names) for lib, names in sorted(found["libraries"].items())},
+        "weak_libraries": sorted(lib.name for lib in binary.libraries if lib.command == weak_kind),
+        "weak": sorted(found["weak"]),
+        "main_executable": sorted(found["main_executable"]),
+    }
 
 
 def is_macho(head: bytes) -> bool:

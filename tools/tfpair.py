@@ -1,20 +1,35 @@
-"""Can this TensorFlow and this tensorflow-metal work together? Checked from the real macOS arm64 wheels.
+"""Can this TensorFlow and this tensorflow-metal work together? Checked from the real macOS arm64 wheelcache.
 
-TensorFlow loads every PluggableDevice at `import tensorflow`; the plugin's libmetal_plugin.dylib leaves its
-TensorFlow symbols to dynamic lookup, so each one must be exported by some binary of the TensorFlow wheel,
-or the import dies with `Symbol not found … libmetal_plugin.dylib`. This module lists the plugin's
-dynamic-lookup imports, subtracts the TF wheel's exports, and reports what is missing demangled and grouped
-by class, next to Apple's pairing table (checks/data/tensorflow-metal-pairs.json).
+TensorFlow loads every PluggableDevice at `import tensorflow`, and one symbol the plugin cannot bind kills
+the whole import (`Symbol not found … libmetal_plugin.dylib`). Each undefined symbol of the plugin's
+libmetal_plugin.dylib is bound one of two ways, as its bind opcodes or chained fixups say (tools/macho.py):
 
-Run: `nox -s pair -- tensorflow-macos==2.9.2 tensorflow-metal==0.7.0`. Exit 0 they link, 1 they cannot
+- two-level, to one named library: since tensorflow-metal 1.1.0 the plugin links
+  `@rpath/_pywrap_tensorflow_internal.so` and binds some symbols to it. Such a symbol must be in that very
+  library's exports (re-exports and indirect symbols count), whatever other binaries of the wheel export.
+  The library is the TF wheel's binary of that install name (dyld reuses the image TF has already loaded),
+  else of that file name. Binds to the system's libraries (/usr/lib, /System) are not checked;
+- flat (dynamic lookup): any loaded image may provide it. It is missing only if no binary of the TF wheel
+  exports it and it is TensorFlow's to provide (`tensorflow_symbol`): the system's and the interpreter's
+  symbols (objc_msgSend, libc++'s std::…) are listed as left to them, never as missing.
+
+The report names each missing symbol demangled, grouped by class, with where it was expected, next to
+Apple's pairing table (checks/data/tensorflow-metal-pairs.json). The Python is the newest CPython both
+releases have macOS arm64 wheels for, or `--python`. Every pair at once: tools/tfmatrix.py (`-- --matrix`).
+
+Run: `nox -s pair -- tensorflow==2.18.0 tensorflow-metal==1.2.0`. Exit 0 they link, 1 they cannot
 work together (or a wheel does not exist), 2 bad arguments.
 """
 
 from __future__ import annotations
 
 import argparse
+import email.parser
+import functools
 import json
+import re
 import sys
+import zipfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -22,7 +37,7 @@ from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
-from tools import envspec, macho, wheels
+from tools import envspec, macho, wheelcache
 
 # One table for doctor (inside the environments, stdlib only, hence JSON) and for this check.
 TABLE = envspec.ROOT / "checks" / "data" / "tensorflow-metal-pairs.json"
@@ -31,9 +46,19 @@ PLUGIN = "tensorflow-metal"
 TARGET = "macos-arm64"
 # Apple's table says 12.1+ for every plugin since 0.5.0; what we download at when the user names no floor.
 DEFAULT_FLOOR = "12.1"
-# Dynamic-lookup imports the Python interpreter provides, not TensorFlow (Python C-API, in plugins that
-# carry Python bindings).
-INTERPRETER_PREFIXES = ("_Py", "__Py")
+# Two-level binds to these libraries are the system's business (libSystem, libc++, libobjc, frameworks).
+SYSTEM_LIBRARIES = ("/usr/lib/", "/System/")
+# C names TensorFlow's binaries provide: its C APIs (TF_, TFE_, TFL_/TfLite for Lite, TSL_ for TSL) and
+# Abseil's C-linkage hooks (AbslInternal…).
+TF_C_PREFIXES = ("TF_", "TFE_", "TFL_", "TfLite", "TSL_", "Absl")
+# libc++/libc++abi, the only C++ libraries macOS ships: what their demangled names start with (after a
+# "typeinfo for "/"vtable for "-style prefix).
+CXX_RUNTIME_PREFIXES = ("std::", "__cxxabiv1::", "operator new", "operator delete")
+_SPECIAL_NAME = re.compile(
+    r"^(?:typeinfo name for |typeinfo for |vtable for |VTT for |construction vtable for |guard variable for "
+    r"|(?:non-)?virtual thunk to |covariant return thunk to )+"
+)
+FLAT = "any TensorFlow binary (flat lookup)"
 
 
 def apple_table(path: Path = TABLE) -> dict:
@@ -68,6 +93,24 @@ def apple_rows_for(metal_version: str = "", tf_version: str = "", table: dict | 
     ]
 
 
+def tensorflow_symbol(raw: str) -> bool:
+    """Is this flat (dynamic-lookup) import TensorFlow's to provide? Decided by its name, as follows.
+
+    C++ names (Itanium-mangled, `__Z…` in Mach-O) are TensorFlow's unless they belong to the C++ runtime
+    (std::, __cxxabiv1::, operator new/delete): libc++ is the only C++ library macOS ships, so tensorflow::,
+    tsl::, xla::, absl::, google::protobuf::, Eigen::, mlir:: … can only come from TF's binaries. C names
+    are TensorFlow's only with its C-API prefixes (TF_C_PREFIXES); every other C or Objective-C name
+    (objc_msgSend, _OBJC_CLASS_$_…, libSystem's functions, the Python C API) is the system's or the
+    interpreter's. A name that does not demangle counts as TensorFlow's (never silently dropped)."""
+    name = raw[1:] if raw.startswith("_") else raw
+    if name.startswith("_Z"):
+        demangled = macho.demangle(raw)
+        if demangled == raw:
+            return True
+        return not _SPECIAL_NAME.sub("", demangled).startswith(CXX_RUNTIME_PREFIXES)
+    return name.startswith(TF_C_PREFIXES)
+
+
 def first_tensorflow(symbol: str, table: dict | None = None) -> str | None:
     """The first TF release exporting this (demangled) symbol's namespace, where the table knows it."""
     for row in (table or apple_table()).get("namespaces", []):
@@ -82,49 +125,127 @@ class PairResult:
     metal: str
     tensorflow_file: str = ""
     metal_file: str = ""
-    imports: int = 0  # TensorFlow symbols the plugin leaves to dynamic lookup
-    missing: list[str] = field(default_factory=list)  # raw Mach-O names no TF binary exports
-    groups: dict[str, dict] = field(default_factory=dict)  # owner -> {symbols: [demangled], hint}
+    imports: int = 0  # TensorFlow symbols the plugin imports (two-level binds to TF libraries + flat ones)
+    missing: list[str] = field(default_factory=list)  # raw Mach-O names not found where they are bound
+    groups: dict[str, dict] = field(default_factory=dict)  # owner -> {symbols: [demangled], where, hint}
     apple: dict | None = None  # Apple's row for exactly this pair, or None
     apple_notes: list[str] = field(default_factory=list)
     links: bool = False
     problems: list[str] = field(default_factory=list)
+    python: str = ""  # the CPython (3.x) of both wheels
+    two_level: dict[str, dict] = field(default_factory=dict)  # install name -> {binary, symbols: count}
+    flat: int = 0  # flat imports that are TensorFlow's (found in a TF binary, or TF-named)
+    expected_in: dict[str, str] = field(default_factory=dict)  # raw missing name -> where it was looked up
+    left_to_system: list[str] = field(default_factory=list)  # flat, in no TF binary, not TF's: system's
+    installs: str = ""  # where the TF pin is a metapackage on macOS arm64: the pin it installs (read instead)
 
 
-def group_missing(missing: list[str], table: dict | None = None) -> dict[str, dict]:
+def group_missing(
+    missing: list[str],
+    table: dict | None = None,
+    expected_in: dict[str, str] | None = None,
+    tf_version: str | None = None,
+) -> dict[str, dict]:
+    """Missing symbols by owning class; the hint (the first TF with that namespace) only where this TF is
+    older than that, since a newer one lacks the symbol for another reason (a changed signature)."""
     groups: dict[str, dict] = {}
     for raw in missing:
         name = macho.demangle(raw)
-        group = groups.setdefault(macho.owner(name), {"symbols": [], "hint": None})
+        owner = macho.owner(name) if "::" in name else "the C API (TF_…)"  # C names have no class
+        group = groups.setdefault(owner, {"symbols": [], "where": [], "hint": None})
         group["symbols"].append(name)
-        group["hint"] = group["hint"] or first_tensorflow(name, table)
+        group["where"].append((expected_in or {}).get(raw, FLAT))
+        first = first_tensorflow(name, table)
+        if first and (tf_version is None or Version(tf_version) < Version(first)):
+            group["hint"] = group["hint"] or first
     return dict(sorted(groups.items()))
 
 
+def library_in_wheel(install_name: str, tf_exports: dict[str, dict]) -> str | None:
+    """The TF wheel's binary a plugin's load command names: the one with that install name (dyld reuses an
+    image already loaded under it: TF has loaded _pywrap_tensorflow_internal.so before any plugin), else the
+    one of that file name; None if the wheel has neither."""
+    exact = sorted(m for m, rec in tf_exports.items() if rec["install_name"] == install_name)
+    if exact:
+        return exact[0]
+    file_name = install_name.rsplit("/", 1)[-1]
+    same = sorted(m for m in tf_exports if m.rsplit("/", 1)[-1] == file_name)
+    return same[0] if same else None
+
+
+def library_exports(member: str, tf_exports: dict[str, dict], seen: frozenset = frozenset()) -> set[str]:
+    """What a two-level bind to this binary can find: its export trie plus, for each LC_REEXPORT_DYLIB,
+    that library's exports (where the wheel has it)."""
+    record = tf_exports[member]
+    names = set(record["symbols"])
+    for library in record["reexported_libraries"]:
+        target = library_in_wheel(library, tf_exports)
+        if target and target not in seen:
+            names |= library_exports(target, tf_exports, seen | {member})
+    return names
+
+
+@functools.lru_cache(maxsize=2)  # the matrix checks one TF wheel against every plugin in a row
+def _tf_exports(tf_wheel: Path, cache: Path) -> tuple[dict[str, dict], frozenset]:
+    """The TF wheel's exports per binary, and their union (what a flat lookup can find)."""
+    per_binary = wheelcache.exports(tf_wheel, cache)
+    return per_binary, frozenset().union(*(rec["symbols"] for rec in per_binary.values()))
+
+
 def check(
-    tf_pin: str, tf_wheel: Path, metal_pin: str, metal_wheel: Path, cache: Path = wheels.CACHE
+    tf_pin: str,
+    tf_wheel: Path,
+    metal_pin: str,
+    metal_wheel: Path,
+    cache: Path,
+    python: str,
 ) -> PairResult:
-    """Link the plugin's dynamic-lookup imports against the TF wheel's exports; compare with Apple's table."""
+    """Check every bind of the plugin where dyld would resolve it (module docstring); Apple's table beside."""
     table = apple_table()
-    result = PairResult(tf_pin, metal_pin, tf_wheel.name, metal_wheel.name)
-    wanted = {
-        sym
-        for member, syms in wheels.imports(metal_wheel, cache).items()
-        if member.startswith("tensorflow-plugins/")
-        for sym in syms
-        if not sym.startswith(INTERPRETER_PREFIXES)
+    result = PairResult(tf_pin, metal_pin, tf_wheel.name, metal_wheel.name, python=python)
+    plugin = {
+        m: rec
+        for m, rec in wheelcache.imports(metal_wheel, cache).items()
+        if wheelcache.installed_path(m).startswith("tensorflow-plugins/")
     }
-    if not wanted:
+    tf_exports, everywhere = _tf_exports(tf_wheel, cache)
+    missing: dict[str, str] = {}
+    left_to_system: set[str] = set()
+    flat: set[str] = set()
+    for rec in plugin.values():
+        for library, symbols in rec["libraries"].items():
+            if library.startswith(SYSTEM_LIBRARIES):
+                continue
+            member = library_in_wheel(library, tf_exports)
+            if member is None:
+                if library not in rec["weak_libraries"]:
+                    missing.update((sym, f"{library} (no such binary in {tf_wheel.name})") for sym in symbols)
+                continue
+            count = result.two_level.setdefault(library, {"binary": member, "symbols": 0})
+            count["symbols"] += len(symbols)
+            have = library_exports(member, tf_exports)
+            missing.update((sym, f"{library} ({member})") for sym in symbols if sym not in have)
+        for sym in rec["flat"]:
+            if sym in everywhere or tensorflow_symbol(sym):
+                flat.add(sym)
+                if sym not in everywhere:
+                    missing.setdefault(sym, FLAT)
+            else:
+                left_to_system.add(sym)
+    result.flat = len(flat)
+    result.imports = result.flat + sum(c["symbols"] for c in result.two_level.values())
+    result.left_to_system = sorted(left_to_system)
+    if not result.imports:
         result.problems.append(
             f"{metal_wheel.name}: expected a tensorflow-plugins/ binary importing TensorFlow symbols, "
             "got none"
         )
         return result
-    result.imports = len(wanted)
-    result.missing = sorted(wanted - wheels.exports(tf_wheel, cache))
-    result.groups = group_missing(result.missing, table)
-    result.links = not result.missing
+    result.missing = sorted(missing)
+    result.expected_in = {sym: missing[sym] for sym in result.missing}
     tf_version, metal_version = tf_pin.split("==")[1], metal_pin.split("==")[1]
+    result.groups = group_missing(result.missing, table, result.expected_in, tf_version)
+    result.links = not result.missing
     result.apple = documented(tf_version, metal_version, table)
     if not result.apple:
         for row in apple_rows_for(metal_version=metal_version, table=table):
@@ -132,15 +253,28 @@ def check(
                 f"Apple pairs {PLUGIN} {row['metal']} with TF {', '.join(row['tensorflow'])}"
             )
         for row in apple_rows_for(tf_version=tf_version, table=table):
-            result.apple_notes.append(f"Apple pairs TF {_minor(tf_version)} with {PLUGIN} {row['metal']}")
+            note = f"Apple pairs TF {_minor(tf_version)} with {PLUGIN} {row['metal']}"
+            if note not in result.apple_notes:
+                result.apple_notes.append(note)
     if not result.links:
+        places = sorted({_short(where) for where in result.expected_in.values()})
         result.problems.append(
-            f"{metal_pin} cannot load into {tf_pin}: its plugin imports {len(result.missing)} TensorFlow "
-            f"symbols that no binary of {tf_wheel.name} exports ("
+            f"{metal_pin} cannot load into {tf_pin}: its plugin needs {len(result.missing)} TensorFlow "
+            f"symbols that {tf_wheel.name} does not export where the plugin binds them "
+            f"({', '.join(places)}): "
             + "; ".join(_group_line(owner, g) for owner, g in result.groups.items())
-            + ")"
         )
     return result
+
+
+def _short(where: str) -> str:
+    """'@rpath/_pywrap_tensorflow_internal.so (tensorflow/python/…)' -> '_pywrap_tensorflow_internal.so'."""
+    return "flat lookup" if where == FLAT else where.split(" ", 1)[0].rsplit("/", 1)[-1]
+
+
+def _where(where: str) -> str:
+    """The console form of expected_in: 'two-level: @rpath/X.so' or 'flat: any TensorFlow binary'."""
+    return "flat: any TensorFlow binary" if where == FLAT else f"two-level: {where.split(' ', 1)[0]}"
 
 
 def _group_line(owner: str, group: dict) -> str:
@@ -148,16 +282,34 @@ def _group_line(owner: str, group: dict) -> str:
     return f"needs {owner}{hint}"
 
 
-def describe(result: PairResult) -> list[str]:
-    """The human summary: verdict, the missing symbols grouped, Apple's word."""
-    verdict = "links" if result.links else "does NOT link"
-    lines = [
-        f"{result.tensorflow} + {result.metal}: {verdict} ({result.imports} TensorFlow symbols imported, "
-        f"{len(result.missing)} missing)"
+def _summary(result: PairResult) -> str:
+    """How the plugin's TensorFlow symbols are bound: 'N bound two-level to LIB, M flat'."""
+    parts = [
+        f"{c['symbols']} bound two-level to {lib.rsplit('/', 1)[-1]}" for lib, c in result.two_level.items()
     ]
+    return ", ".join([*parts, f"{result.flat} flat"])
+
+
+def describe(result: PairResult) -> list[str]:
+    """The human summary: verdict, the missing symbols grouped with where each was expected, Apple's word."""
+    verdict = "links" if result.links else "does NOT link"
+    python = f"CPython {result.python}; " if result.python else ""
+    lines = [
+        f"{result.tensorflow} + {result.metal}: {verdict} ({python}{result.imports} TensorFlow symbols "
+        f"imported: {_summary(result)}; {len(result.missing)} missing)"
+    ]
+    if result.installs:
+        lines.append(
+            f"  {result.tensorflow} is a metapackage on macOS arm64 (no binaries): it installs "
+            f"{result.installs}, whose binaries were read"
+        )
     for owner, group in result.groups.items():
         lines.append(f"  {_group_line(owner, group)} ({len(group['symbols'])}):")
-        lines += [f"    {s}" for s in group["symbols"]]
+        wheres = group.get("where") or [FLAT] * len(group["symbols"])
+        lines += [f"    {s}  [{_where(where)}]" for s, where in zip(group["symbols"], wheres)]
+    if result.left_to_system:
+        names = ", ".join(macho.demangle(s) for s in result.left_to_system)
+        lines.append(f"  left to the system (flat, not TensorFlow's, in no TF binary): {names}")
     if result.apple:
         lines.append(
             f"  Apple-documented: yes (TF {', '.join(result.apple['tensorflow'])} <-> {PLUGIN} "
@@ -167,10 +319,21 @@ def describe(result: PairResult) -> list[str]:
         lines.append(
             "  Apple-documented: no" + (f" ({'; '.join(result.apple_notes)})" if result.apple_notes else "")
         )
+    minor = _minor(result.tensorflow.split("==")[1])
+    for row in apple_table().get("binaries", []):
+        if row["tensorflow"] == minor:
+            pairs = (
+                f"pair TF {minor} with {PLUGIN} {row['metal']}"
+                if row["metal"]
+                else f"load no {PLUGIN} into TF {minor}"
+            )
+            lines.append(
+                f"  the binaries {pairs} (docs/tensorflow-metal-matrix.md, `nox -s pair -- --matrix`)"
+            )
     return lines
 
 
-def locked_pairs(env: envspec.Environment, checks: list[wheels.WheelCheck], cache: Path) -> list[PairResult]:
+def locked_pairs(env: envspec.Environment, checks: list, cache: Path) -> list[PairResult]:
     """The TF + tensorflow-metal pair a lock installs on macOS arm64 (none if it installs no plugin)."""
     by_name = {c.name: c for c in checks if c.file}
     plugin = by_name.get(PLUGIN)
@@ -184,6 +347,7 @@ def locked_pairs(env: envspec.Environment, checks: list[wheels.WheelCheck], cach
         f"{PLUGIN}=={plugin.version}",
         folder / plugin.file,
         cache,
+        env.python,
     )
     if result.links and not result.apple:
         result.problems.append(
@@ -228,35 +392,165 @@ def _pin(req: Requirement) -> tuple[str, str]:
     return canonicalize_name(req.name), next(iter(req.specifier)).version
 
 
-def check_pins(pins: list[str], floor: str = DEFAULT_FLOOR, cache: Path = wheels.CACHE) -> PairResult:
-    """Download both wheels (cached) for macOS arm64 at `floor`, CPython 3.9, and check the pair."""
+def parse_python(text: str) -> tuple[int, int]:
+    """'3.12' -> (3, 12): a CPython minor version, as --python takes it."""
+    match = re.fullmatch(r"3\.(\d{1,2})", text.strip())
+    if not match:
+        raise PairError(f"expected --python like 3.12 (a CPython 3 minor version), got {text!r}")
+    return 3, int(match.group(1))
+
+
+def _pythons(name: str, version: str, floor: str) -> set:
+    """The CPython minors the index has macOS arm64 wheels of name==version for (empty: none, or unknown)."""
+    for release, pythons in wheelcache.wheel_pythons(name, TARGET, floor).items():
+        if Version(release) == Version(version):
+            return pythons
+    return set()
+
+
+def _python_text(python: tuple[int, int]) -> str:
+    return ".".join(map(str, python))
+
+
+def _full_version(python: tuple[int, int]) -> str:
+    """What pip is told (--python-version): where an environment runs this X.Y, the patch release its
+    wheels are checked at (the same download as `nox -s wheels`), else X.Y."""
+    full = {e.python: e.python_full for e in envspec.environments().values()}
+    return full.get(_python_text(python), _python_text(python))
+
+
+def _seed_python() -> tuple[int, int]:
+    """The Python of the first TensorFlow environment of the table: where the index lists no wheel."""
+    tf_envs = [e for e in envspec.environments().values() if e.framework == "tensorflow"]
+    return wheelcache.python_minor(tf_envs[0].python if tf_envs else "3.9")
+
+
+def choose_python(tf: tuple[str, str], metal: tuple[str, str], floor: str) -> tuple[int, int]:
+    """The newest CPython both releases have macOS arm64 wheels for. Where the index lists no such wheel of
+    one of them, the first TensorFlow environment's Python, and pip says what is missing; where both have
+    wheels but for no common CPython, the pair cannot be installed together (WheelError)."""
+    tf_pythons, metal_pythons = _pythons(*tf, floor), _pythons(*metal, floor)
+    if not tf_pythons or not metal_pythons:
+        return _seed_python()
+    common = tf_pythons & metal_pythons
+    if not common:
+        raise wheelcache.WheelError(
+            f"{tf[0]}=={tf[1]} + {metal[0]}=={metal[1]}: expected a CPython with macOS arm64 wheels of both, "
+            f"got none ({tf[0]}: {_python_list(tf_pythons)}; {metal[0]}: {_python_list(metal_pythons)}): "
+            "they cannot be installed together"
+        )
+    return max(common)
+
+
+def _python_list(pythons: set) -> str:
+    return ", ".join(_python_text(p) for p in sorted(pythons))
+
+
+def _other_name_hint(tf: tuple[str, str], floor: str) -> str:
+    """tensorflow==2.12.0 has no macOS arm64 wheel but tensorflow-macos==2.12.0 does (and the reverse)."""
+    other = next(n for n in TF_PACKAGES if n != tf[0])
+    return f"; {other}=={tf[1]} has macOS arm64 wheels" if _pythons(other, tf[1], floor) else ""
+
+
+def metapackage_target(wheel: Path, python: tuple[int, int]) -> tuple[str, str] | None:
+    """The TF pin a wheel installs on macOS arm64 if it is a metapackage there: tensorflow 2.13.0-2.15.0 and
+    tensorflow-macos 2.15.1-2.16.2 carry no binaries, only a Requires-Dist on the other name (==X) for
+    Darwin arm64. None for a wheel that is TensorFlow itself, and for tensorflow-macos 2.15.1, whose only
+    such requirement is on itself (it installs no TensorFlow: tensorflow_binaries says so)."""
+    with zipfile.ZipFile(wheel) as zf:
+        member = next(n for n in zf.namelist() if n.count("/") == 1 and n.endswith(".dist-info/METADATA"))
+        metadata = email.parser.Parser().parsestr(zf.read(member).decode("utf-8"))  # core metadata: RFC 822
+    env = {
+        "sys_platform": "darwin",
+        "platform_system": "Darwin",
+        "platform_machine": "arm64",
+        "os_name": "posix",
+        "implementation_name": "cpython",
+        "platform_python_implementation": "CPython",
+        "python_version": _python_text(python),
+        "python_full_version": f"{_python_text(python)}.0",
+        "extra": "",
+    }
+    own = canonicalize_name(metadata["Name"] or "")
+    for line in metadata.get_all("Requires-Dist") or []:
+        req = Requirement(line)
+        name = canonicalize_name(req.name)
+        exact = [s.version for s in req.specifier if s.operator == "=="]
+        if name in TF_PACKAGES and name != own and exact and (not req.marker or req.marker.evaluate(env)):
+            return name, exact[0]
+    return None
+
+
+def tensorflow_binaries(
+    tf: tuple[str, str], wheel: Path, python: tuple[int, int], floor: str, cache: Path = wheelcache.CACHE
+) -> tuple[Path, str]:
+    """(the wheel whose binaries TF is, the pin it installs where `wheel` is a metapackage, else "")."""
+    target = metapackage_target(wheel, python)
+    if target is None:
+        if not wheelcache.exports(wheel, cache):  # tensorflow-macos 2.15.1's wheel: METADATA and nothing else
+            raise wheelcache.WheelError(
+                f"{tf[0]}=={tf[1]}: expected TensorFlow's binaries in {wheel.name}, got none and no "
+                f"requirement on a TensorFlow that has them: it installs no TensorFlow"
+                + _other_name_hint(tf, DEFAULT_FLOOR)
+            )
+        return wheel, ""
+    got = wheelcache.fetch([target], TARGET, floor, _full_version(python), cache)[target]
+    if isinstance(got, str):
+        raise wheelcache.WheelError(
+            f"{tf[0]}=={tf[1]} installs {target[0]}=={target[1]} on macOS arm64: {got}"
+        )
+    return got, f"{target[0]}=={target[1]}"
+
+
+def check_pins(
+    pins: list[str], floor: str = DEFAULT_FLOOR, cache: Path = wheelcache.CACHE, python: str | None = None
+) -> PairResult:
+    """Download both wheels (cached) for macOS arm64 at `floor` and check the pair. `python` ("3.12"): the
+    CPython to download for; by default the newest both releases have wheels for (choose_python)."""
     tf, metal = (_pin(r) for r in parse_pins(pins))
-    got = wheels.fetch([tf, metal], TARGET, floor, cache)
+    minor = parse_python(python) if python else choose_python(tf, metal, floor)
+    got = wheelcache.fetch([tf, metal], TARGET, floor, _full_version(minor), cache)
     for pin in (tf, metal):
         if isinstance(got[pin], str):
-            raise wheels.WheelError(got[pin])
-    return check(f"{tf[0]}=={tf[1]}", got[tf], f"{metal[0]}=={metal[1]}", got[metal], cache)
+            raise wheelcache.WheelError(got[pin] + (_other_name_hint(tf, floor) if pin == tf else ""))
+    tf_wheel, installs = tensorflow_binaries(tf, got[tf], minor, floor, cache)
+    result = check(
+        f"{tf[0]}=={tf[1]}", tf_wheel, f"{metal[0]}=={metal[1]}", got[metal], cache, _python_text(minor)
+    )
+    result.installs = installs
+    return result
+
+
+class _Args(argparse.ArgumentParser):
+    """argparse that raises instead of printing usage, so a bad argument is one line."""
+
+    def error(self, message: str):
+        raise PairError(f"expected valid arguments, got: {message}")
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m tools.tfpair", description=__doc__.split("\n\n")[0])
-    parser.add_argument("pins", nargs="*", help="e.g. tensorflow-macos==2.9.2 tensorflow-metal==0.7.0")
+    parser = _Args(prog="python -m tools.tfpair", description=__doc__.split("\n\n")[0])
+    parser.add_argument("pins", nargs="*", help="e.g. tensorflow==2.18.0 tensorflow-metal==1.2.0")
     parser.add_argument(
         "--macos", default=DEFAULT_FLOOR, help=f"the oldest macOS to download for (default {DEFAULT_FLOOR})"
     )
+    parser.add_argument(
+        "--python", help="the CPython to download for, e.g. 3.11 (default: the newest both have)"
+    )
     parser.add_argument("--json", type=Path, help="write the result here")
-    args = parser.parse_args(argv)
     try:
-        macho.version_tuple(args.macos)
-    except ValueError:
-        print(f"error: expected --macos like 12.1, got {args.macos!r}", file=sys.stderr)
-        return 2
-    try:
-        result = check_pins(args.pins, args.macos)
+        args = parser.parse_args(argv)
+        try:
+            macho.version_tuple(args.macos)
+        except ValueError:
+            raise PairError(f"expected --macos like 12.1, got {args.macos!r}") from None
+        if args.python:
+            parse_python(args.python)
+        result = check_pins(args.pins, args.macos, python=args.python)
     except PairError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    except wheels.WheelError as exc:
+    except wheelcache.WheelError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     print("\n".join(describe(result)))

@@ -1,11 +1,13 @@
-"""Prove each lock's wheels from the real files, for macOS arm64 and Linux x86_64, without either machine.
+"""Prove each lock's wheels from the real files, for every target of its environment, without those machines.
 
-For every environment lock and both targets (CPython 3.9): pip downloads the wheel a user's pip would pick
-at the environment's floor (macOS `macos_min`, glibc `glibc_min`), into a cache shared by every run; then
+For every environment lock and each of its targets, at the environment's own CPython: pip downloads the
+wheel a user's pip would pick at the target's floor (a macOS or a glibc version, from the environment's row
+in pyproject.toml), into a cache shared by every run (tools/wheelcache.py); then
 
 - it is a wheel (no source build on the user's machine) and its sha256 is one of the lock's hashes;
-- its platform tag fits the floor (macosx_X_Y <= macos_min, arm64 or universal2; manylinux glibc <=
-  glibc_min), and on macOS every Mach-O binary in it declares a minimum at or below macos_min;
+- its platform tag fits the floor (macosx_X_Y <= the macOS floor, for the target's machine or universal2;
+  manylinux glibc <= the glibc floor), and on macOS every Mach-O binary in it declares a minimum at or below
+  the floor;
 - torch's macOS wheel links Metal, MetalPerformanceShaders and MetalPerformanceShadersGraph (the MPS build);
 - a locked TensorFlow + tensorflow-metal pair links: tools/tfpair.py.
 
@@ -15,246 +17,18 @@ Run: `nox -s wheels` (or `python -m tools.wheels --help` in the dev layer). Exit
 from __future__ import annotations
 
 import argparse
-import gzip
-import hashlib
 import json
-import os
-import subprocess
 import sys
-import tempfile
-import zipfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from packaging import tags
-from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel_filename
+from packaging.utils import parse_wheel_filename
 
-from tools import envspec, macho
+from tools import envspec, macho, tfpair, wheelcache
+from tools.wheelcache import CACHE, fetch, floor_name, python_minor, sha256, tag_problem
 
-ROOT = envspec.ROOT
-PYTHON = (3, 9)
-CACHE = Path(os.environ.get("GPUENV_WHEEL_CACHE", ROOT / ".cache" / "wheels"))
-# Bump when what is cached per wheel (Mach-O facts, exported symbols) changes shape.
-ANALYSIS_VERSION = 1
 # The frameworks of PyTorch's MPS backend: a macOS torch wheel without them is a CPU-only build.
 MPS_FRAMEWORKS = ("Metal", "MetalPerformanceShaders", "MetalPerformanceShadersGraph")
-# manylinux's legacy names and the glibc each stands for (PEP 600).
-LEGACY_MANYLINUX = {"manylinux2014": (2, 17), "manylinux2010": (2, 12), "manylinux1": (2, 5)}
-
-
-class WheelError(Exception):
-    """A wheel cannot be had or read; the message is one line naming the package and what to do."""
-
-
-# ---- which wheels a target accepts ----------------------------------------------------------------------
-
-
-def platforms(target: str, floor: str) -> list[str]:
-    """The platform tags pip accepts on the oldest machine the lock serves, best first."""
-    version = macho.version_tuple(floor)
-    if target == "macos-arm64":
-        return list(tags.mac_platforms((version[0], version[1] if len(version) > 1 else 0), "arm64"))
-    if target == "linux-x86_64":
-        major, minor = version[:2]
-        names = [f"manylinux_{major}_{m}_x86_64" for m in range(minor, 4, -1)]
-        names += [f"{legacy}_x86_64" for legacy, glibc in LEGACY_MANYLINUX.items() if glibc <= (major, minor)]
-        return names
-    raise ValueError(f"expected a target in {sorted(envspec.TARGETS)}, got {target!r}")
-
-
-def supported_tags(target: str, floor: str) -> list[tags.Tag]:
-    plats = platforms(target, floor)
-    abi = f"cp{PYTHON[0]}{PYTHON[1]}"
-    return [
-        *tags.cpython_tags(PYTHON, abis=[abi], platforms=plats),
-        *tags.compatible_tags(PYTHON, abi, platforms=plats),
-    ]
-
-
-def floor_name(target: str, floor: str) -> str:
-    return f"macOS {floor} arm64" if target == "macos-arm64" else f"glibc {floor} x86_64 (manylinux)"
-
-
-def tag_problem(filename: str, target: str, floor: str) -> str | None:
-    """Why this file would not install from binary on the oldest machine of the target; None if it would."""
-    try:
-        _name, _version, _build, file_tags = parse_wheel_filename(filename)
-    except InvalidWheelFilename:
-        return f"{filename}: expected a binary wheel, got a source distribution (it would build on install)"
-    if file_tags & set(supported_tags(target, floor)):
-        return None
-    got = ", ".join(sorted({t.platform for t in file_tags}))
-    return f"{filename}: expected a CPython 3.9 wheel for {floor_name(target, floor)} or older, got {got}"
-
-
-def tag_rank(filename: str, target: str, floor: str) -> int:
-    """Lower is better: the position of the file's best tag in pip's preference order."""
-    order = {tag: i for i, tag in enumerate(supported_tags(target, floor))}
-    return min((order[t] for t in parse_wheel_filename(filename)[3] if t in order), default=len(order))
-
-
-# ---- download and cache -----------------------------------------------------------------------------------
-
-
-def sha256(path: Path) -> str:
-    """The file's sha256, remembered next to it by size and mtime so a cached rerun does not rehash GBs."""
-    index_file = path.parent / "sha256.json"
-    try:
-        index = json.loads(index_file.read_text())
-    except (OSError, ValueError):  # none yet, or unreadable: it is only a cache, rebuilt as we go
-        index = {}
-    stat = path.stat()
-    known = index.get(path.name)
-    if known and known[:2] == [stat.st_size, stat.st_mtime_ns]:
-        return known[2]
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    index[path.name] = [stat.st_size, stat.st_mtime_ns, digest.hexdigest()]
-    tmp = index_file.with_name(f".{index_file.name}.{os.getpid()}.tmp")  # one per writer: runs may overlap
-    tmp.write_text(json.dumps(index, indent=0, sort_keys=True))
-    tmp.replace(index_file)
-    return digest.hexdigest()
-
-
-def cached(name: str, version: str, target: str, floor: str, cache: Path = CACHE) -> Path | None:
-    """The best already-downloaded wheel of name==version that the target accepts, if any."""
-    folder = cache / target
-    hits = []
-    for path in folder.glob("*.whl") if folder.is_dir() else []:
-        try:
-            wname, wversion, _b, _t = parse_wheel_filename(path.name)
-        except InvalidWheelFilename:
-            continue
-        if wname == canonicalize_name(name) and str(wversion) == version:
-            if tag_problem(path.name, target, floor) is None:
-                hits.append(path)
-    return min(hits, key=lambda p: tag_rank(p.name, target, floor)) if hits else None
-
-
-def _pip_download(
-    pins: list[str], target: str, floor: str, dest: Path, python: str
-) -> subprocess.CompletedProcess:
-    # A full version (3.9.18), because pip also checks each release's Requires-Python against it.
-    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:"]
-    cmd += ["--python-version", python, "--implementation", "cp"]
-    cmd += ["--abi", f"cp{PYTHON[0]}{PYTHON[1]}", "--progress-bar", "off", "--dest", str(dest)]
-    for plat in platforms(target, floor):
-        cmd += ["--platform", plat]
-    return subprocess.run([*cmd, *pins], capture_output=True, text=True)
-
-
-def _pip_reason(done: subprocess.CompletedProcess) -> str:
-    errors = [ln.strip() for ln in done.stderr.splitlines() if ln.startswith("ERROR:")]
-    return (errors[-1] if errors else (done.stderr.strip().splitlines() or ["pip failed"])[-1]).removeprefix(
-        "ERROR: "
-    )
-
-
-def fetch(
-    pins: list[tuple[str, str]], target: str, floor: str, cache: Path = CACHE, python: str | None = None
-) -> dict:
-    """name==version -> cached wheel Path, or the one-line reason none exists. Downloads what is missing.
-
-    One pip call for all missing pins (a pin list must not repeat a name, so duplicates go in later
-    rounds); if it fails, each missing pin is retried alone so every failure gets its own reason.
-    """
-    python = python or envspec.TARGETS[target]["python_full_version"]
-    found: dict[tuple[str, str], Path | str] = {}
-    missing = []
-    for name, version in pins:
-        hit = cached(name, version, target, floor, cache)
-        if hit:
-            found[(name, version)] = hit
-        else:
-            missing.append((name, version))
-    if not missing:
-        return found
-    dest = cache / target
-    dest.mkdir(parents=True, exist_ok=True)
-    rounds: list[list[tuple[str, str]]] = []
-    for pin in missing:
-        slot = next((r for r in rounds if all(n != pin[0] for n, _ in r)), None)
-        slot.append(pin) if slot is not None else rounds.append([pin])
-    for batch in rounds:
-        done = _pip_download([f"{n}=={v}" for n, v in batch], target, floor, dest, python)
-        singles = [[pin] for pin in batch] if done.returncode else []
-        for single in singles:
-            one = _pip_download([f"{single[0][0]}=={single[0][1]}"], target, floor, dest, python)
-            if one.returncode:
-                found[single[0]] = (
-                    f"{single[0][0]}=={single[0][1]}: expected a wheel for CPython {python} on "
-                    f"{floor_name(target, floor)}, got none from the package index ({_pip_reason(one)})"
-                )
-        for pin in batch:
-            if pin in found:
-                continue
-            hit = cached(*pin, target, floor, cache)
-            found[pin] = hit or f"{pin[0]}=={pin[1]}: pip reported success but no fitting wheel is in {dest}"
-    return found
-
-
-# ---- what is inside a wheel (cached by the wheel's sha256, so it is computed once) -------------------------
-
-
-def _analysis_file(digest: str, kind: str, cache: Path) -> Path:
-    return cache / "analysis" / f"v{ANALYSIS_VERSION}-{digest}.{kind}.json.gz"
-
-
-def _remember(path: Path, compute):
-    if path.exists():
-        with gzip.open(path, "rt") as f:
-            return json.load(f)
-    value = compute()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with gzip.open(tmp, "wt") as f:
-        json.dump(value, f)
-    tmp.replace(path)
-    return value
-
-
-def _each_macho(wheel: Path, members: list[str] | None = None):
-    """Yield (name inside the wheel, extracted path) for each Mach-O member; macholib reads real files."""
-    with zipfile.ZipFile(wheel) as zf, tempfile.TemporaryDirectory(prefix="gpuenv-macho-") as tmp:
-        for name in members if members is not None else macho.macho_members(zf):
-            yield name, Path(zf.extract(name, tmp))
-
-
-def binaries(wheel: Path, cache: Path = CACHE) -> list[macho.Binary]:
-    """Every Mach-O slice in the wheel: path, arch, declared minimum macOS, linked libraries."""
-
-    def compute():
-        return [asdict(b) for name, path in _each_macho(wheel) for b in macho.read_binaries(path, name)]
-
-    rows = _remember(_analysis_file(sha256(wheel), "binaries", cache), compute)
-    return [macho.Binary(**row) for row in rows]
-
-
-def exports(wheel: Path, cache: Path = CACHE) -> set[str]:
-    """Every symbol that some Mach-O binary of the wheel exports (union over the wheel)."""
-
-    def compute():
-        names: set[str] = set()
-        seen: set[str] = set()
-        for _name, path in _each_macho(wheel):
-            digest = hashlib.sha256(path.read_bytes()).hexdigest()
-            if digest not in seen:  # wheels ship symlinked libraries as copies: read each once
-                seen.add(digest)
-                names |= macho.exported_symbols(path)
-        return sorted(names)
-
-    return set(_remember(_analysis_file(sha256(wheel), "exports", cache), compute))
-
-
-def imports(wheel: Path, cache: Path = CACHE) -> dict[str, list[str]]:
-    """Per Mach-O member: the symbols it leaves to dynamic lookup (its host must export them)."""
-
-    def compute():
-        return {name: sorted(macho.dynamic_lookup_imports(path)) for name, path in _each_macho(wheel)}
-
-    return _remember(_analysis_file(sha256(wheel), "imports", cache), compute)
 
 
 # ---- the checks --------------------------------------------------------------------------------------------
@@ -275,35 +49,34 @@ class WheelCheck:
 
 
 def _pins(env: envspec.Environment, target: str) -> dict[str, list[envspec.LockedRequirement]]:
-    """Every lock entry some CPython 3.9.x on this target installs, by the 3.9.x to check it at: the target's
-    own (3.9.18) where the entry applies there, else the first patch release it is for (uv may split a
-    package at a patch release; pip then checks that release against the package's Requires-Python)."""
-    default = envspec.TARGETS[target]["python_full_version"]
+    """Every lock entry some CPython X.Y.z on this target installs, by the X.Y.z to check it at: the
+    environment's late patch release where the entry applies there, else the first patch release it is for
+    (uv may split a package at a patch release; pip then checks that release against the package's
+    Requires-Python)."""
+    default = env.python_full
     by_python: dict[str, list[envspec.LockedRequirement]] = {}
     for entry in envspec.read_lock(env.lock):
-        python = next((v for v in (default, *envspec.PATCH_RELEASES) if entry.applies_to(target, v)), None)
+        python = next((v for v in (default, *env.patch_releases()) if entry.applies_to(env, target, v)), None)
         if python:
             by_python.setdefault(python, []).append(entry)
     return by_python
 
 
-def floor_of(env: envspec.Environment, target: str) -> str:
-    return env.macos_min if target == "macos-arm64" else env.glibc_min
-
-
-def check_wheel(check: WheelCheck, wheel: Path, hashes: list[str], floor: str, cache: Path) -> None:
+def check_wheel(
+    check: WheelCheck, wheel: Path, hashes: list[str], floor: str, python: tuple[int, int], cache: Path
+) -> None:
     check.file, check.sha256 = wheel.name, sha256(wheel)
     if f"sha256:{check.sha256}" not in hashes:
         check.problems.append(
             f"{wheel.name}: sha256 {check.sha256[:16]}… is none of the lock's {len(hashes)} hashes for "
             f"{check.name}=={check.version} (run `nox -s lock`, or the index serves a different file)"
         )
-    problem = tag_problem(wheel.name, check.target, floor)
+    problem = tag_problem(wheel.name, check.target, floor, python)
     if problem:
         check.problems.append(problem)
-    if check.target != "macos-arm64":
+    if wheelcache.target(check.target).floor != "macos":
         return
-    found = binaries(wheel, cache)
+    found = wheelcache.binaries(wheel, cache)
     declared = [b.minos for b in found if b.minos]
     if declared:
         check.minos = max(declared, key=macho.version_tuple)
@@ -317,8 +90,10 @@ def check_wheel(check: WheelCheck, wheel: Path, hashes: list[str], floor: str, c
                     f"{binary.path} in {wheel.name} declares minimum macOS {binary.minos}, above the floor "
                     f"{floor} and the wheel tag's {platform_minimum(wheel.name)}"
                 )
-    for path in sorted({b.path for b in found} - {b.path for b in found if b.arch == "ARM64"}):
-        check.problems.append(f"{path} in {wheel.name}: expected an arm64 slice, got none")
+    machine = wheelcache.target(check.target).machine
+    arch = {"arm64": "ARM64", "x86_64": "x86_64"}[machine]  # macholib's CPU type names
+    for path in sorted({b.path for b in found} - {b.path for b in found if b.arch == arch}):
+        check.problems.append(f"{path} in {wheel.name}: expected an {machine} slice, got none")
     if check.name == "torch":
         check_mps(check, found, floor)
 
@@ -351,11 +126,11 @@ def platform_minimum(filename: str) -> str | None:
 
 def check_lock(env: envspec.Environment, target: str, cache: Path = CACHE) -> list[WheelCheck]:
     """Download (or reuse) every wheel the lock installs on the target and check each."""
-    floor = floor_of(env, target)
+    floor, python = env.floor(target), python_minor(env.python)
     entries, wheels = [], {}
-    for python, group in _pins(env, target).items():
+    for python_full, group in _pins(env, target).items():
         entries += group
-        wheels.update(fetch([(e.name, e.version) for e in group], target, floor, cache, python))
+        wheels.update(fetch([(e.name, e.version) for e in group], target, floor, python_full, cache))
     checks = []
     for entry in entries:
         check = WheelCheck(env.name, target, entry.name, entry.version)
@@ -363,21 +138,20 @@ def check_lock(env: envspec.Environment, target: str, cache: Path = CACHE) -> li
         if isinstance(got, str):
             check.problems.append(got)
         else:
-            check_wheel(check, got, entry.hashes, floor, cache)
+            check_wheel(check, got, entry.hashes, floor, python, cache)
         checks.append(check)
     return checks
 
 
-def run(envs: dict[str, envspec.Environment], targets: list[str], cache: Path = CACHE) -> dict:
-    from tools import tfpair  # tfpair uses this module's download and analysis
-
-    report: dict = {"schema_version": 1, "python": "3.9", "environments": {}}
+def run(envs: dict[str, envspec.Environment], targets: list[str] | None = None, cache: Path = CACHE) -> dict:
+    """Every environment's wheels on each of its targets (or only `targets`), and its locked Metal pair."""
+    report: dict = {"schema_version": 2, "environments": {}}
     for env in envs.values():
-        per_env: dict = {"floors": {"macos-arm64": env.macos_min, "linux-x86_64": env.glibc_min}}
-        for target in targets:
+        per_env: dict = {"python": env.python, "floors": dict(env.floors)}
+        for target in [t for t in env.targets if not targets or t in targets]:
             checks = check_lock(env, target, cache)
             per_env[target] = [asdict(c) for c in checks]
-            if target == "macos-arm64":
+            if target == tfpair.TARGET:
                 per_env["tensorflow_metal_pairs"] = [
                     asdict(p) for p in tfpair.locked_pairs(env, checks, cache)
                 ]
@@ -387,10 +161,14 @@ def run(envs: dict[str, envspec.Environment], targets: list[str], cache: Path = 
     return report
 
 
+def _targets(per_env: dict) -> list[str]:
+    return list(per_env["floors"])
+
+
 def failures(report: dict) -> list[str]:
     lines = []
     for name, per_env in report["environments"].items():
-        for target in envspec.TARGETS:
+        for target in _targets(per_env):
             for check in per_env.get(target, []):
                 lines += [f"{name} {target}: {p}" for p in check["problems"]]
         for pair in per_env.get("tensorflow_metal_pairs", []):
@@ -399,11 +177,9 @@ def failures(report: dict) -> list[str]:
 
 
 def summary(report: dict) -> list[str]:
-    from tools import tfpair
-
     out = []
     for name, per_env in report["environments"].items():
-        for target in envspec.TARGETS:
+        for target in _targets(per_env):
             checks = per_env.get(target)
             if checks is None:
                 continue
@@ -431,7 +207,7 @@ def summary(report: dict) -> list[str]:
         for pair in per_env.get("tensorflow_metal_pairs", []):
             out += ["  " + line for line in tfpair.describe(tfpair.PairResult(**pair))]
     for name, per_env in report["environments"].items():
-        for target in envspec.TARGETS:
+        for target in _targets(per_env):
             out += [f"WARN: {name} {target}: {w}" for c in per_env.get(target, []) for w in c["warnings"]]
     out += [f"FAIL: {line}" for line in report["failures"]]
     out.append("PASS" if report["passed"] else "FAILED")
@@ -443,7 +219,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m tools.wheels", description=__doc__.split("\n\n")[0])
     parser.add_argument("--env", action="append", choices=sorted(envs), help="only this environment (repeat)")
     parser.add_argument(
-        "--target", action="append", choices=sorted(envspec.TARGETS), help="only this platform (repeat)"
+        "--target", action="append", choices=sorted(envspec.targets()), help="only this platform (repeat)"
     )
     parser.add_argument("--json", type=Path, help="write the full report here (e.g. results/wheels.json)")
     return parser.parse_args(argv)
@@ -452,7 +228,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     envs = {n: e for n, e in envspec.environments().items() if not args.env or n in args.env}
-    report = run(envs, args.target or list(envspec.TARGETS))
+    report = run(envs, args.target)
     print("\n".join(summary(report)))
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)

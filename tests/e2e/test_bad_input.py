@@ -112,3 +112,13 @@ def test_doctor_reports_a_failed_build_as_a_finding(repo):
     report = json.loads((repo / "results" / "doctor-torch.json").read_text())
     assert [f["rule"] for f in report["findings"] if f["status"] == "fail"] == ["environment-build"]
     assert not (repo / ".nox" / "env-torch").exists()
+
+
+def test_bad_pair_arguments_are_one_line(repo):
+    """`nox -s pair` with a malformed --python: the tool's one error line, no traceback."""
+    done = nox(repo, "-s", "pair", "--", "--python", "3.x", "tensorflow==2.18.0", "tensorflow-metal==1.2.0")
+    out = done.stdout + done.stderr
+    assert done.returncode == 1 and "Traceback" not in out
+    errors = [ln for ln in out.splitlines() if ln.startswith("error: ")]
+    assert errors == ["error: expected --python like 3.12 (a CPython 3 minor version), got '3.x'"]
+    assert "failed with exit code 2" in out

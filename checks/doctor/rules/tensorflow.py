@@ -8,16 +8,26 @@ from pathlib import Path
 
 from checks.doctor.rule import Finding, first_line, on_apple_silicon, on_mac, rule, version
 
-# Apple's tensorflow-metal <-> TensorFlow table, TF (major, minor) -> plugin, from the data file that
-# `nox -s pair` uses too (its source and how it was checked are in the file).
+# TF (major, minor) -> the tensorflow-metal to pair it with, from the data file `nox -s pair` uses too (its
+# sources are in the file): Apple's table, then the binaries' rows where they differ from it or Apple is
+# silent (written by `nox -s pair -- --matrix` from the real wheels: docs/tensorflow-metal-matrix.md).
+# None: no tensorflow-metal release loads into that TensorFlow.
 _PAIRS = json.loads(
     (Path(__file__).resolve().parents[2] / "data" / "tensorflow-metal-pairs.json").read_text()
 )
-METAL_FOR_TF = {
-    tuple(int(part) for part in minor.split(".")): row["metal"]
-    for row in _PAIRS["pairs"]
-    for minor in row["tensorflow"]
+
+
+def _minor_key(minor: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in minor.split("."))
+
+
+APPLE_METAL_FOR_TF = {
+    _minor_key(minor): row["metal"] for row in _PAIRS["pairs"] for minor in row["tensorflow"]
 }
+BINARIES_METAL_FOR_TF = {_minor_key(row["tensorflow"]): row["metal"] for row in _PAIRS.get("binaries", [])}
+METAL_FOR_TF = {**APPLE_METAL_FOR_TF, **BINARIES_METAL_FOR_TF}
+NEWEST_PAIR = _PAIRS.get("newest_pair") or {}
+MATRIX_DOC = "docs/tensorflow-metal-matrix.md"
 # TensorFlow builds against NumPy 2 from 2.18 on; every earlier release dies at import under NumPy 2.
 TF_FIRST_NUMPY2 = (2, 18)
 PAIR_HINT = "`nox -s pair -- tensorflow-macos==2.9.2 tensorflow-metal==0.7.0` lists the missing symbols"
@@ -44,17 +54,23 @@ def tf_import(f: dict) -> Finding | None:
         return Finding("tf-import", "ok", f"tensorflow {t['version']} imports")
     tf_version, metal = installed_tf(f), f["distributions"].get("tensorflow-metal")
     if "libmetal_plugin" in error or ("Symbol not found" in error and metal):
-        want = METAL_FOR_TF.get(version(tf_version)[:2], "the version Apple's table pairs")
+        key = version(tf_version)[:2]
+        want = METAL_FOR_TF.get(key, "the version Apple's table pairs")
         symbol = re.search(r"Symbol not found: (\S+)", error)
+        fix = (
+            f"install the pair {_pair_source(key)} gives: tensorflow-metal=={want} for TensorFlow "
+            f"{tf_version} (the lock does: `nox -s verify`); {PAIR_HINT}"
+            if want
+            else f"no tensorflow-metal loads into TensorFlow {tf_version}: {_newest_pair_fix()}; {PAIR_HINT}"
+        )
         return Finding(
             "tf-import",
             "fail",
             f"`import tensorflow` failed loading the Metal plugin: {first_line(error)}",
             f"tensorflow-metal {metal} does not pair with TensorFlow {tf_version}: the plugin needs "
-            f"{symbol.group(1) if symbol else 'a symbol'} that this TensorFlow does not export, and TF "
-            "loads every plugin at import, so the whole import dies",
-            f"install the pair Apple's table gives: tensorflow-metal=={want} for TensorFlow {tf_version} "
-            f"(the lock does: `nox -s verify`); {PAIR_HINT}",
+            f"{symbol.group(1) if symbol else 'a symbol'} that this TensorFlow does not export where the "
+            "plugin binds it, and TF loads every plugin at import, so the whole import dies",
+            fix,
         )
     # The exception itself rarely names NumPy (TF 2.9.3 under NumPy 2.0.2 raises "TypeError: Unable to
     # convert function return value to a Python type!"; NumPy's own warning goes to stderr), so the
@@ -109,7 +125,8 @@ def numpy_tf(f: dict) -> Finding | None:
 @rule(
     "tf-metal-pair",
     symptom="no Metal GPU, or the plugin fails to load",
-    cause="tensorflow-metal missing, or not the version Apple's table pairs",
+    cause="tensorflow-metal missing, or not the version Apple's table pairs (the binaries' pair where they "
+    "differ: docs/tensorflow-metal-matrix.md)",
     fix="the paired version (the lock has it)",
 )
 def tf_metal_pair(f: dict) -> Finding | None:
@@ -117,7 +134,20 @@ def tf_metal_pair(f: dict) -> Finding | None:
     if not on_apple_silicon(f) or not tf_version:
         return None
     metal = f["distributions"].get("tensorflow-metal")
-    want = METAL_FOR_TF.get(version(tf_version)[:2])
+    key = version(tf_version)[:2]
+    want = METAL_FOR_TF.get(key)
+    if key in METAL_FOR_TF and want is None:
+        return Finding(
+            "tf-metal-pair",
+            "fail",
+            f"TensorFlow {tf_version} with "
+            f"{f'tensorflow-metal {metal}' if metal else 'no tensorflow-metal'}; "
+            "no tensorflow-metal release loads into it",
+            f"read from the wheels ({MATRIX_DOC}): every tensorflow-metal release misses symbols in "
+            f"TensorFlow {'.'.join(map(str, key))}, so TF has no GPU device on a Mac (and with the plugin "
+            "installed, `import tensorflow` dies)",
+            _newest_pair_fix(),
+        )
     if metal is None:
         return Finding(
             "tf-metal-pair",
@@ -130,12 +160,31 @@ def tf_metal_pair(f: dict) -> Finding | None:
         return Finding(
             "tf-metal-pair",
             "fail",
-            f"tensorflow-metal {metal} with TensorFlow {tf_version}; Apple pairs {want}",
+            f"tensorflow-metal {metal} with TensorFlow {tf_version}; {_pair_source(key)} pairs {want}",
             "a plugin built for another TensorFlow fails to load ('Symbol not found ... libmetal_plugin') "
             "or misbehaves",
             f"`pip install tensorflow-metal=={want}` (the lock does); {PAIR_HINT}",
         )
     return Finding("tf-metal-pair", "ok", f"tensorflow-metal {metal} pairs with TensorFlow {tf_version}")
+
+
+def _pair_source(key: tuple[int, ...]) -> str:
+    """Who pairs this TF minor: Apple's table, or the wheels where they say otherwise (naming Apple's)."""
+    if key in BINARIES_METAL_FOR_TF:
+        apple = APPLE_METAL_FOR_TF.get(key)
+        return (
+            f"the wheels ({MATRIX_DOC}; Apple's table says {apple})"
+            if apple
+            else f"the wheels ({MATRIX_DOC})"
+        )
+    return "Apple's table"
+
+
+def _newest_pair_fix() -> str:
+    tf, metal = NEWEST_PAIR.get("tensorflow"), NEWEST_PAIR.get("metal")
+    if not tf:
+        return f"use a TensorFlow that a tensorflow-metal release loads into ({MATRIX_DOC})"
+    return f"the newest pair that loads is {tf} with tensorflow-metal=={metal} ({MATRIX_DOC})"
 
 
 @rule(

@@ -1,7 +1,8 @@
 """The macOS arm64 half of every lock, proven from the real wheels (downloaded once into .cache/wheels).
 
 Tag and floor logic runs on real PyPI wheel filenames; everything else downloads the real wheels with pip
-and reads their Mach-O binaries with macholib. The Linux x86_64 half (torch's ~3 GB of CUDA wheels) is
+and reads their Mach-O binaries with macholib (load commands) and LIEF (symbols and binds). The Linux
+x86_64 half (torch's ~3 GB of CUDA wheels) is
 `nox -s wheels`' job in CI, not the test suite's.
 """
 
@@ -18,10 +19,11 @@ import pytest
 # The dev layer has these; a bare interpreter (the lent GPU box's python3) skips this module, not errors.
 pytest.importorskip("macholib", reason="macholib (dev layer) is not installed")
 pytest.importorskip("cxxfilt", reason="cxxfilt (dev layer) is not installed")
+pytest.importorskip("lief", reason="lief (dev layer) is not installed")
 
-from tools import envspec, macho, tfpair, wheels
+import lief
 
-pytestmark = pytest.mark.repo
+from tools import envspec, macho, tfpair, wheelcache, wheels
 
 ENVS = envspec.environments()
 ROOT = envspec.ROOT
@@ -45,86 +47,15 @@ NINE = {
 # ---- tag and floor logic on real wheel filenames (from PyPI) ----------------------------------------------
 
 
-@pytest.mark.parametrize(
-    ("filename", "target", "floor", "fits"),
-    [
-        ("torch-2.8.0-cp39-none-macosx_11_0_arm64.whl", "macos-arm64", "12.3", True),
-        ("tensorflow_metal-0.7.0-cp39-cp39-macosx_12_0_arm64.whl", "macos-arm64", "12.1", True),
-        ("tensorflow_metal-0.7.0-cp39-cp39-macosx_12_0_arm64.whl", "macos-arm64", "11.0", False),
-        ("numpy-2.0.2-cp39-cp39-macosx_14_0_arm64.whl", "macos-arm64", "12.3", False),
-        ("numpy-2.0.2-cp39-cp39-macosx_10_9_x86_64.whl", "macos-arm64", "12.3", False),
-        ("filelock-3.19.1-py3-none-any.whl", "macos-arm64", "12.3", True),
-        ("torch-2.8.0-cp310-none-macosx_11_0_arm64.whl", "macos-arm64", "12.3", False),
-        ("torch-2.8.0-cp39-cp39-manylinux_2_28_x86_64.whl", "linux-x86_64", "2.28", True),
-        ("torch-2.8.0-cp39-cp39-manylinux_2_28_x86_64.whl", "linux-x86_64", "2.17", False),
-        (
-            "tensorflow_cpu-2.9.3-cp39-cp39-manylinux_2_17_x86_64.manylinux2014_x86_64.whl",
-            "linux-x86_64",
-            "2.28",
-            True,
-        ),
-        ("torch-2.8.0-cp39-cp39-manylinux_2_28_aarch64.whl", "linux-x86_64", "2.28", False),
-    ],
-)
-def test_tag_fits_the_floor(filename, target, floor, fits):
-    problem = wheels.tag_problem(filename, target, floor)
-    assert (problem is None) == fits, problem
-    if not fits:
-        assert problem.startswith(f"{filename}: expected a CPython 3.9 wheel for ")
-
-
-def test_source_distribution_is_refused():
-    problem = wheels.tag_problem("torch-2.8.0.tar.gz", "macos-arm64", "12.3")
-    assert problem == (
-        "torch-2.8.0.tar.gz: expected a binary wheel, got a source distribution (it would build on install)"
-    )
-
-
-def test_platform_minimum_and_pip_preference():
-    assert wheels.platform_minimum("tensorflow_metal-0.7.0-cp39-cp39-macosx_12_0_arm64.whl") == "12.0"
-    better = "numpy-2.0.2-cp39-cp39-macosx_12_0_arm64.whl"
-    older = "numpy-2.0.2-cp39-cp39-macosx_11_0_arm64.whl"
-    assert wheels.tag_rank(better, "macos-arm64", "12.3") < wheels.tag_rank(older, "macos-arm64", "12.3")
-
-
-def test_demangle_and_group_a_real_symbol():
-    name = macho.demangle("__ZN3tsl8internal10LogMessageC1EPKcii")
-    assert name == "tsl::internal::LogMessage::LogMessage(char const*, int, int)"
-    assert macho.owner(name) == "tsl::internal::LogMessage"
-    assert macho.owner("std::map<int, a::b>::find(a::b const&)") == "std::map<int, a::b>"
-    assert macho.demangle("_objc_msgSend") == "objc_msgSend"  # C: only Mach-O's underscore goes
-    assert macho.version_string(0x000B0000) == "11.0" and macho.version_string(0x000C0301) == "12.3.1"
-
-
-def test_apple_table_lookup():
-    assert tfpair.documented("2.9.2", "0.5.0")["macos"] == "12.1"
-    assert tfpair.documented("2.9.2", "0.7.0") is None
-    assert tfpair.documented("2.16.1", "1.1.0") is not None
-    assert tfpair.first_tensorflow("tsl::internal::LogMessage::~LogMessage()") == "2.11"
-
-
-@pytest.mark.parametrize(
-    "pins",
-    [
-        [],
-        ["tensorflow-macos==2.9.2"],
-        ["tensorflow-macos>=2.9", "tensorflow-metal==0.5.0"],
-        ["torch==2.8.0", "x"],
-    ],
-)
-def test_bad_pair_arguments_exit_2_with_one_line(pins, capsys):
-    assert tfpair.main(pins) == 2
-    err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and err[0].startswith("error: expected ")
-
-
 # ---- the real wheels -------------------------------------------------------------------------------------
 
 
 @pytest.mark.network
 def test_apple_table_is_the_one_in_tensorflow_metal_metadata():
     """Our data file carries Apple's table row for row as the tensorflow-metal 1.2.0 wheel's description."""
-    got = wheels.fetch([("tensorflow-metal", "1.2.0")], "macos-arm64", "12.1")[("tensorflow-metal", "1.2.0")]
+    got = wheelcache.fetch([("tensorflow-metal", "1.2.0")], "macos-arm64", "12.1", "3.9.18")[
+        ("tensorflow-metal", "1.2.0")
+    ]
     with zipfile.ZipFile(got) as zf:
         meta = zf.read(next(n for n in zf.namelist() if n.endswith(".dist-info/METADATA"))).decode()
     rows = [ln.strip() for ln in meta.splitlines() if ln.startswith("|v")]
@@ -192,7 +123,7 @@ def test_macos_half_of_every_lock(name):
     checks = wheels.check_lock(ENVS[name], "macos-arm64")
     assert checks and all(c.file and c.file.endswith(".whl") for c in checks)
     assert [p for c in checks for p in c.problems] == []
-    pairs = tfpair.locked_pairs(ENVS[name], checks, wheels.CACHE)
+    pairs = tfpair.locked_pairs(ENVS[name], checks, wheelcache.CACHE)
     assert all(p.links and p.apple and not p.problems for p in pairs)
     assert bool(pairs) == (name == "tf")
 
@@ -229,3 +160,106 @@ def test_a_hash_the_lock_does_not_carry_is_caught(tmp_path):
     assert len(problems) == 1
     assert problems[0].startswith("six-1.15.0-py2.py3-none-any.whl: sha256 ")
     assert "is none of the lock's" in problems[0]
+
+
+# ---- binds: two-level to a named TF library, or flat (tensorflow-metal >= 1.1.0 uses both) ---------------
+
+PYWRAP = "@rpath/_pywrap_tensorflow_internal.so"
+PYWRAP_MEMBER = "tensorflow/python/_pywrap_tensorflow_internal.so"
+# The one symbol tensorflow-metal 1.1.0 binds to _pywrap_tensorflow_internal.so that TF 2.18.0's does not
+# export (TF 2.18 changed the constructor to take an absl::LogSeverity): tensorflow/tensorflow#81987.
+LOG_MESSAGE = "__ZN3tsl8internal10LogMessageC1EPKcii"
+
+
+def _member_binary(wheel, member, tmp_path):
+    with zipfile.ZipFile(wheel) as zf:
+        return lief.MachO.parse(zf.extract(member, tmp_path)).at(0)
+
+
+@pytest.mark.network
+def test_both_bind_encodings_are_read(tmp_path):
+    """tensorflow-metal 0.5.0 binds through chained fixups, 1.2.0 through bind opcodes: both are read."""
+    for version, chained in (("0.5.0", True), ("1.2.0", False)):
+        wheel = wheelcache.fetch([("tensorflow-metal", version)], "macos-arm64", "12.1", "3.9.18")[
+            ("tensorflow-metal", version)
+        ]
+        binary = _member_binary(wheel, "tensorflow-plugins/libmetal_plugin.dylib", tmp_path / version)
+        assert binary.has_dyld_chained_fixups is chained and binary.has_dyld_info is not chained
+        found = wheelcache.imports(wheel)["tensorflow-plugins/libmetal_plugin.dylib"]
+        assert any(s.startswith("_TF_") for s in found["flat"])
+        assert "/usr/lib/libc++.1.dylib" in found["libraries"]
+        assert (PYWRAP in found["libraries"]) is (version == "1.2.0")
+
+
+@pytest.mark.network
+def test_pair_that_links_through_two_level_binds_to_re_exports(tmp_path):
+    """TF 2.18.0 + tensorflow-metal 1.2.0 links: its 27 two-level binds all resolve in
+    _pywrap_tensorflow_internal.so, which only re-exports them (indirect symbols, from libtensorflow_cc)."""
+    result = tfpair.check_pins(["tensorflow==2.18.0", "tensorflow-metal==1.2.0"], python="3.9")
+    assert result.links and not result.missing and not result.problems, result.problems
+    assert result.python == "3.9" and result.tensorflow_file.startswith("tensorflow-2.18.0-cp39-")
+    assert result.two_level == {PYWRAP: {"binary": PYWRAP_MEMBER, "symbols": 27}}
+    plugin = wheelcache.fetch([("tensorflow-metal", "1.2.0")], "macos-arm64", "12.1", "3.9.18")[
+        ("tensorflow-metal", "1.2.0")
+    ]
+    bound = wheelcache.imports(plugin)["tensorflow-plugins/libmetal_plugin.dylib"]["libraries"][PYWRAP]
+    tf_wheel = wheelcache.CACHE / "macos-arm64" / result.tensorflow_file
+    pywrap = _member_binary(tf_wheel, PYWRAP_MEMBER, tmp_path)
+    re_exported = {
+        e.symbol.name for e in pywrap.dyld_info.exports if e.flags & int(lief.MachO.ExportInfo.FLAGS.REEXPORT)
+    }
+    assert set(bound) <= re_exported  # links only because re-exports count
+
+
+@pytest.mark.network
+def test_pair_that_fails_only_through_a_two_level_bind():
+    """TF 2.18.0 + tensorflow-metal 1.1.0: every flat symbol resolves; one two-level bind does not. A check
+    of flat imports alone said it links; users get
+    `Symbol not found: __ZN3tsl8internal10LogMessageC1EPKcii`."""
+    result = tfpair.check_pins(["tensorflow==2.18.0", "tensorflow-metal==1.1.0"], python="3.9")
+    assert not result.links
+    assert result.missing == [LOG_MESSAGE]
+    assert result.expected_in == {LOG_MESSAGE: f"{PYWRAP} ({PYWRAP_MEMBER})"}
+    assert result.groups["tsl::internal::LogMessage"]["symbols"] == [
+        "tsl::internal::LogMessage::LogMessage(char const*, int, int)"
+    ]
+    assert result.groups["tsl::internal::LogMessage"]["hint"] is None  # TF 2.18 has tsl::, just not this
+    assert "_pywrap_tensorflow_internal.so" in result.problems[0]
+    assert result.apple and result.apple["metal"] == "1.1.0"  # Apple's table claims this pair
+
+
+@pytest.mark.network
+def test_flat_system_symbol_is_never_counted():
+    """tensorflow-metal 1.2.0 leaves objc_msgSend (libobjc's) to flat lookup: no TF binary exports it, and
+    it is left to the system, not missing."""
+    result = tfpair.check_pins(["tensorflow==2.18.0", "tensorflow-metal==1.2.0"], python="3.9")
+    assert result.left_to_system == ["_objc_msgSend"]
+    assert "_objc_msgSend" not in result.missing
+    tf_wheel = wheelcache.CACHE / "macos-arm64" / result.tensorflow_file
+    assert not any("_objc_msgSend" in rec["symbols"] for rec in wheelcache.exports(tf_wheel).values())
+
+
+@pytest.mark.network
+def test_pair_python_is_the_newest_both_have():
+    assert tfpair.choose_python(("tensorflow", "2.18.0"), ("tensorflow-metal", "1.1.0"), "12.1") == (3, 11)
+    assert tfpair.choose_python(("tensorflow", "2.21.0"), ("tensorflow-metal", "1.2.0"), "12.1") == (3, 12)
+    assert tfpair.choose_python(("tensorflow-macos", "2.9.2"), ("tensorflow-metal", "0.5.0"), "12.1") == (
+        3,
+        10,
+    )
+    with pytest.raises(wheelcache.WheelError, match="cannot be installed together"):
+        tfpair.choose_python(("tensorflow", "2.21.0"), ("tensorflow-metal", "0.4.0"), "12.1")
+
+
+@pytest.mark.network
+def test_tensorflow_under_the_other_name_is_one_line_with_the_right_name():
+    done = _pair_cli("tensorflow==2.12.0", "tensorflow-metal==0.8.0")
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(
+        "error: tensorflow==2.12.0: expected a wheel for CPython 3.9"
+    )
+    assert lines[0].endswith("; tensorflow-macos==2.12.0 has macOS arm64 wheels")
+
+
+# ---- the committed matrix is what the command writes -----------------------------------------------------
