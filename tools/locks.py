@@ -194,7 +194,7 @@ def staleness(lock: Lock) -> str | None:
 
 
 def pinned_names(locks: list[Lock]) -> set[str]:
-    """Canonical names of every package pinned in the uv locks and in conda-lock.yml (where present)."""
+    """Canonical names of every package pinned in the uv locks and in the conda-lock files (where present)."""
     names: set[str] = set()
     for lock in locks:
         if not lock.output.exists():
