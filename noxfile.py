@@ -126,7 +126,10 @@ def tests(s: nox.Session, env: str) -> None:
         python, folder = build(s, env, *ENVS[env].layers), "tests/env"
     else:
         python, folder = host(s), f"tests/{env}"
-    s.run(python, "-m", "pytest", folder, *s.posargs, external=True,
+    # End-to-end tests mostly wait (installs, the index, nox on a copy): four at once; the ones sharing the
+    # wheel cache stay in one worker (xdist_group).
+    side_by_side = ["-n", "4", "--dist", "loadgroup"] if env == "e2e" else []
+    s.run(python, "-m", "pytest", folder, *side_by_side, *s.posargs, external=True,
           env={**RUN_ENV, "GPUENV_UNDER_TEST": env})  # fmt: skip
 
 

@@ -14,7 +14,7 @@ tensorflow-metal release, each pair checked as `nox -s pair` checks one (tools/t
 Writes docs/tensorflow-metal-matrix.json and .md, and the "binaries" rows of
 checks/data/tensorflow-metal-pairs.json: per TF minor, the plugin the binaries pair it with where that
 differs from Apple's table (which stays there as Apple wrote it). Run: `nox -s pair -- --matrix`
-(downloads ~9 GB of TensorFlow wheels into .cache/wheels once; opt-in, not part of CI).
+(downloads ~9 GB of TensorFlow wheels into the wheel cache once; opt-in, not part of CI).
 """
 
 from __future__ import annotations

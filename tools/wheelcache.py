@@ -31,7 +31,10 @@ from packaging.version import Version
 from tools import envspec, macho
 
 ROOT = envspec.ROOT
-CACHE = Path(os.environ.get("GPUENV_WHEEL_CACHE", ROOT / ".cache" / "wheels"))
+# A user-level cache, like pip's and uv's: every clone and every CI run on the machine shares the gigabytes
+# of wheels (the analysis beside them is keyed by each wheel's sha256, so sharing is safe).
+_USER_CACHE = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "gpuenv" / "wheels"
+CACHE = Path(os.environ.get("GPUENV_WHEEL_CACHE") or _USER_CACHE)
 # Bump when what is cached per wheel (Mach-O facts, exported symbols) changes shape.
 # 2: exports and imports per binary, read with LIEF (export trie; binds with their library).
 ANALYSIS_VERSION = 2

@@ -27,8 +27,9 @@ EXTRA = ["iniconfig==2.0.0"]
 
 @pytest.mark.network
 @pytest.mark.parametrize("name", list(ENVS))
-def test_conda_pip_step_installs_exactly_the_lock_and_the_fit_passes(tmp_path, name):
-    env = ENVS[name]
+def test_conda_pip_step_installs_exactly_the_lock_and_the_fit_passes(repo_copy, tmp_path, name):
+    # A copy of the repository: conda writes its temporary requirements file beside the yml.
+    env = envspec.environments(repo_copy)[name]
     conda_specs = condaenv.dependencies(condaenv.load(env.conda_file))["conda"]
     version = next(d for d in conda_specs if d.startswith("python=")).split("=", 1)[1]
     base = interpreters.find_python(version)
@@ -40,7 +41,7 @@ def test_conda_pip_step_installs_exactly_the_lock_and_the_fit_passes(tmp_path, n
 
     done = condaenv.pip_step(env.conda_file, python)
     assert done.returncode == 0, f"conda's pip step failed for {env.conda_file.name}"
-    assert not list(ROOT.glob("condaenv.*.requirements.txt")), "the temporary requirements file stayed"
+    assert not list(repo_copy.glob("condaenv.*.requirements.txt")), "the temporary requirements file stayed"
 
     report = installed.inspect(python)
     assert envspec.installed_problems(env.lock, report) == []
@@ -63,11 +64,15 @@ def test_conda_pip_step_installs_exactly_the_lock_and_the_fit_passes(tmp_path, n
     # The GitHub macOS conda job's own step, run as bash would run it, with this venv as CONDA_PREFIX.
     step = workflow_step("The conda env is exactly the lock").replace("${{ matrix.env }}", name)
     step_env = {**os.environ, "CONDA_PREFIX": str(prefix), "RUNNER_TEMP": str(tmp_path)}
-    ok = subprocess.run(["bash", "-e", "-c", step], cwd=ROOT, env=step_env, capture_output=True, text=True)
+    ok = subprocess.run(
+        ["bash", "-e", "-c", step], cwd=repo_copy, env=step_env, capture_output=True, text=True
+    )
     assert ok.returncode == 0, ok.stdout + ok.stderr
     assert ok.stdout.splitlines()[-1] == f"requirements/{name}.txt: installed exactly"
     subprocess.run([str(python), "-m", "pip", "install", "-q", "--no-deps", *EXTRA], check=True)
-    off = subprocess.run(["bash", "-e", "-c", step], cwd=ROOT, env=step_env, capture_output=True, text=True)
+    off = subprocess.run(
+        ["bash", "-e", "-c", step], cwd=repo_copy, env=step_env, capture_output=True, text=True
+    )
     assert off.returncode == 1
     assert "FAIL: iniconfig==2.0.0 is installed but not in" in off.stdout
     subprocess.run([str(python), "-m", "pip", "uninstall", "-q", "-y", "iniconfig"], check=True)
@@ -75,8 +80,8 @@ def test_conda_pip_step_installs_exactly_the_lock_and_the_fit_passes(tmp_path, n
     verify_json = tmp_path / "verify.json"
     ran = subprocess.run(
         [str(python), "-m", "checks.verify", "--framework", env.framework, "--json", str(verify_json)],
-        cwd=ROOT,
-        env={**os.environ, "PYTHONPATH": str(ROOT), "TF_CPP_MIN_LOG_LEVEL": "1"},
+        cwd=repo_copy,
+        env={**os.environ, "PYTHONPATH": str(repo_copy), "TF_CPP_MIN_LOG_LEVEL": "1"},
         capture_output=True,
         text=True,
     )

@@ -9,15 +9,14 @@ a Python 3.10 and proves the fit, `wheels` checks its wheels for both targets, a
 from __future__ import annotations
 
 import json
-import os
 import shutil
 
 import pytest
 from conftest import ROOT, run_nox
 
-from tools import envspec, locks
+from tools import envspec, locks, wheelcache
 
-pytestmark = pytest.mark.network
+pytestmark = [pytest.mark.network, pytest.mark.xdist_group("wheel-cache")]  # it fills the shared cache
 
 ROW = """
 [tool.gpuenv.environments.tf310]
@@ -48,7 +47,7 @@ def test_a_third_environment_on_python_310_is_a_row_and_files(repo_copy):
     env = envspec.environments(repo_copy)["tf310"]
     assert env.resolver_environments()[0].startswith("python_version == '3.10' and ")
     # Shared wheel cache: the other environments' wheels are not downloaded again in the copy.
-    shared = {"GPUENV_WHEEL_CACHE": os.environ.get("GPUENV_WHEEL_CACHE", str(ROOT / ".cache" / "wheels"))}
+    shared = {"GPUENV_WHEEL_CACHE": str(wheelcache.CACHE)}
 
     done = run_nox(repo_copy, "-s", "lock", timeout=900)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]

@@ -1,4 +1,4 @@
-"""The macOS arm64 half of every lock, proven from the real wheels (downloaded once into .cache/wheels).
+"""The macOS arm64 half of every lock, proven from the real wheels (cached once in ~/.cache/gpuenv/wheels).
 
 Tag and floor logic runs on real PyPI wheel filenames; everything else downloads the real wheels with pip
 and reads their Mach-O binaries with macholib (load commands) and LIEF (symbols and binds). The Linux
@@ -24,6 +24,9 @@ pytest.importorskip("lief", reason="lief (dev layer) is not installed")
 import lief
 
 from tools import envspec, macho, tfpair, wheelcache, wheels
+
+# One worker downloads into the shared wheel cache (nox -s tests runs e2e tests side by side).
+pytestmark = pytest.mark.xdist_group("wheel-cache")
 
 ENVS = envspec.environments()
 ROOT = envspec.ROOT

@@ -1,4 +1,4 @@
-"""The macOS arm64 half of every lock, proven from the real wheels (downloaded once into .cache/wheels).
+"""The macOS arm64 half of every lock, proven from the real wheels (cached once in ~/.cache/gpuenv/wheels).
 
 Tag and floor logic runs on real PyPI wheel filenames; everything else downloads the real wheels with pip
 and reads their Mach-O binaries with macholib (load commands) and LIEF (symbols and binds). The Linux
