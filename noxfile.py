@@ -177,9 +177,14 @@ def run(s: nox.Session, env: str) -> None:
     """Run your command in the environment (its lock), from the repository root: `-- python -m pkg.mod`."""
     if not s.posargs:
         s.error("expected a command after --, got none: e.g. nox -s run -- python -m myproject.train")
-    venv_bin = Path(build(s, env)).parent  # first on PATH, as if activated: `python` is the environment's
+    venv_bin = Path(build(s, env)).parent
+    # As if activated: the venv's `python` (or any of its scripts) runs, and its bin folder leads PATH for
+    # what the command starts (nox itself looks programs up on its own PATH).
+    program, *rest = s.posargs
+    if (venv_bin / program).exists():
+        program = str(venv_bin / program)
     path = os.pathsep.join([str(venv_bin), os.environ.get("PATH", "")])
-    s.run(*s.posargs, env={**RUN_ENV, "PATH": path, "VIRTUAL_ENV": str(venv_bin.parent)}, external=True)
+    s.run(program, *rest, env={**RUN_ENV, "PATH": path, "VIRTUAL_ENV": str(venv_bin.parent)}, external=True)
 
 
 @session(default=False)

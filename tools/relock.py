@@ -96,7 +96,8 @@ def relock(plan: list[locks.Lock], opts: Options, root: Path, log: Log) -> None:
     shutil.rmtree(staging, ignore_errors=True)
     shutil.copytree(root / "requirements", staging / "requirements")
     try:
-        _resolve_chains(chains(plan), staging, opts, log)
+        for wave in waves(chains(plan)):
+            _resolve_chains(wave, staging, opts, log)
         conda = [lock for lock in plan if lock.kind == "conda-lock"]
         done = [lock for lock in plan if lock.kind == "uv"]
         done += [lock for lock in conda if _resolve(lock, staging, staging, opts, log)]
@@ -116,20 +117,32 @@ def chains(plan: list[locks.Lock]) -> list[list[locks.Lock]]:
     return list(found.values())
 
 
+def waves(found: list[list[locks.Lock]]) -> list[list[list[locks.Lock]]]:
+    """The chains in waves: first those whose locks others are constrained by (tools.txt, through dev.in's
+    `-c tools.txt`), then the rest at once."""
+
+    def needed_by_others(chain: list[locks.Lock]) -> bool:
+        outputs = {lock.output for lock in chain}
+        return any(outputs & set(lock.constraints) for other in found if other is not chain for lock in other)
+
+    first = [chain for chain in found if needed_by_others(chain)]
+    return [wave for wave in (first, [chain for chain in found if chain not in first]) if wave]
+
+
 def _resolve_chains(chains: list[list[locks.Lock]], staging: Path, opts: Options, log: Log) -> None:
     """Each chain in a working folder of its own (its pyproject.toml holds that chain's resolver
     environments; requirements/ is the shared staged copy), all at once: resolving waits on the index far
     more than on the CPU. The first failure is raised once every chain has stopped."""
 
-    def run(index: int, chain: list[locks.Lock]) -> None:
-        workdir = staging / f"work-{index}"
+    def run(chain: list[locks.Lock]) -> None:
+        workdir = staging / f"work-{chain[0].lockable.name}"
         workdir.mkdir()
         (workdir / "requirements").symlink_to(staging / "requirements", target_is_directory=True)
         for lock in chain:
             _resolve(lock, staging, workdir, opts, log)
 
     with ThreadPoolExecutor(max_workers=len(chains) or 1) as pool:
-        futures = [pool.submit(run, i, chain) for i, chain in enumerate(chains)]
+        futures = [pool.submit(run, chain) for chain in chains]
     errors = [f.exception() for f in futures if f.exception() is not None]
     if errors:
         raise errors[0]

@@ -20,8 +20,8 @@ def jupyter_data(tmp_path) -> dict:
     return {"JUPYTER_DATA_DIR": str(tmp_path / "jupyter-data")}
 
 
-def test_kernel_registers_idempotently_and_unregisters(repo_copy, jupyter_data, env_under_test):
-    env = env_under_test or "torch"
+@pytest.mark.parametrize("env", list(envspec.environments()))
+def test_kernel_registers_idempotently_and_unregisters(repo_copy, jupyter_data, env):
     spec = envspec.environments(repo_copy)[env]
     session = f"kernel(env='{env}')"
     kernel_dir = repo_copy.parent / "jupyter-data" / "kernels" / env

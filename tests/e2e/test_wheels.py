@@ -138,7 +138,7 @@ def test_torch_macos_wheel_is_the_mps_build():
     libtorch = mps["binaries"]["torch/lib/libtorch_cpu.dylib"]
     assert set(libtorch) == set(wheels.MPS_FRAMEWORKS)
     assert set(libtorch.values()) <= {"load", "weak"}
-    assert mps["mps_floor"] == "12.3" == ENVS["torch"].macos_min
+    assert mps["mps_floor"] == "12.3" == ENVS["torch"].floor("macos-arm64")
     assert mps["wheel_tag_minimum"] == wheels.platform_minimum(checks["torch"].file) == "11.0"
     # Measured: torch 2.8.0's bundled libomp.dylib declares macOS 14.0 (LC_BUILD_VERSION), above its wheel
     # tag (pytorch/pytorch#173666); every other binary declares 11.0. Reported as a warning, not a failure.
@@ -158,7 +158,8 @@ def test_a_hash_the_lock_does_not_carry_is_caught(tmp_path):
         text.replace(block, re.sub(r"sha256:[0-9a-f]{64}", "sha256:" + "0" * 64, block))
     )
     shutil.copy(ENVS["tf"].requirements_in, tmp_path / "requirements" / "tf.in")
-    env = envspec.Environment("tf", "tensorflow", "TF", root=tmp_path, macos_min="12.1")
+    shutil.copy(ROOT / "pyproject.toml", tmp_path / "pyproject.toml")  # the targets
+    env = envspec.Environment("tf", "tensorflow", "TF", root=tmp_path, floors={"macos-arm64": "12.1"})
     problems = [p for c in wheels.check_lock(env, "macos-arm64") for p in c.problems]
     assert len(problems) == 1
     assert problems[0].startswith("six-1.15.0-py2.py3-none-any.whl: sha256 ")
