@@ -92,6 +92,7 @@ class Lockable:
     python_floor: str = ""
     target_names: tuple[str, ...] = ("macos-arm64", "linux-x86_64")
     root: Path = ROOT
+    constraints: tuple[str, ...] = ()  # other standalone locks this one is resolved within
 
     @property
     def floor_python(self) -> str:
@@ -244,7 +245,11 @@ def standalone(root: Path = ROOT) -> dict[str, Lockable]:
         names = tuple(row.get("targets", ()))
         if not names or any(t not in known for t in names):
             raise SpecError(f"{where}: expected targets among {sorted(known)}, got {list(names)}")
-        found[name] = Lockable(name, python, floor, names, root)
+        constraints = tuple(row.get("constraints", ()))
+        unknown = [c for c in constraints if c not in _table(root, "standalone") or c == name]
+        if unknown:
+            raise SpecError(f"{where}: expected constraints among the other standalone locks, got {unknown}")
+        found[name] = Lockable(name, python, floor, names, root, constraints)
     return found
 
 

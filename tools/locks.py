@@ -63,7 +63,7 @@ class Lock:
 def plan(root: Path = envspec.ROOT) -> list[Lock]:
     """Every lock in the order `nox -s lock` makes them: an environment's lock before its layers; each
     environment's conda layer last (one conda-lock file each: environments on different Pythons cannot
-    share one solve). A `-c FILE` line in a .in makes FILE a constraint (an input) of every lock of it."""
+    share one solve). A standalone lock's `constraints` are other standalone locks it is resolved within."""
     envs = envspec.environments(root)
     locks = []
     for env in envs.values():
@@ -72,27 +72,16 @@ def plan(root: Path = envspec.ROOT) -> list[Lock]:
         for layer in env.layers:
             source = root / "requirements" / f"{layer}.in"
             layer_lock = env.layer_lock(layer)
-            constraints = (*below, *in_constraints(source))
-            locks.append(Lock(layer_lock, "uv", env, source=source, constraints=constraints, root=root))
+            locks.append(Lock(layer_lock, "uv", env, source=source, constraints=tuple(below), root=root))
             below.append(layer_lock)
     for lockable in envspec.standalone(root).values():
+        within = tuple(root / "requirements" / f"{name}.txt" for name in lockable.constraints)
         source = lockable.requirements_in
-        own = tuple(c for c in in_constraints(source) if c != lockable.lock)
-        locks.append(Lock(lockable.lock, "uv", lockable, source=source, constraints=own, root=root))
+        locks.append(Lock(lockable.lock, "uv", lockable, source=source, constraints=within, root=root))
     for env in envs.values():
         output = root / "requirements" / f"{env.name}{CONDA_LOCK_SUFFIX}"
         locks.append(Lock(output, "conda-lock", env, conda_file=env.conda_file, root=root))
     return locks
-
-
-def in_constraints(source: Path) -> tuple[Path, ...]:
-    """The files a .in constrains itself with (`-c FILE` / `--constraint FILE`, relative to the .in)."""
-    found = []
-    for line in requirements_meaning(source) if source.exists() else []:
-        parts = line.replace("=", " ", 1).split() if line.startswith("--constraint") else line.split()
-        if parts[0] in ("-c", "--constraint") and len(parts) > 1:
-            found.append((source.parent / parts[1]).resolve())
-    return tuple(found)
 
 
 def _digest(value: object) -> str:

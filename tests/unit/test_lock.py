@@ -129,3 +129,15 @@ def test_pin_changes_name_each_moved_package(tmp_path):
 
 
 # --- the real session ----------------------------------------------------------------------------------
+
+
+def test_the_host_venv_relocks_with_the_tools_uv():
+    """dev.txt (the host venv, whose uv the tests relock with) is resolved within tools.txt: one uv version
+    writes every lock, so a relock in a test rewrites nothing but what its inputs changed."""
+
+    def uv(name: str) -> set[str]:
+        return {e.version for e in envspec.read_lock(ROOT / "requirements" / name) if e.name == "uv"}
+
+    assert uv("dev.txt") == uv("tools.txt") and len(uv("tools.txt")) == 1
+    dev = {lock.rel(): lock for lock in locks.plan()}["requirements/dev.txt"]
+    assert [c.name for c in dev.constraints] == ["tools.txt"]
