@@ -162,7 +162,9 @@ def failures(report: dict, status: int | None, output: str, timeout_s: float) ->
     elif status != 0:
         found.append(f"mlx.launch exited with {status}: {_reason(output)}")
     if len(report["ranks"]) != report["world_size"] and status is not None:
-        found.append(f"expected a result from each of {report['world_size']} ranks, got {len(report['ranks'])}")
+        found.append(
+            f"expected a result from each of {report['world_size']} ranks, got {len(report['ranks'])}"
+        )
     found += [
         f"rank {r['rank']} ({r['device']}): got {r['got']:g}, expected {r['expected']:g} "
         f"({r['wrong_elements']} of {report['elements']} elements wrong)"

@@ -58,7 +58,7 @@ def installed_backends() -> dict[str, str]:
 
 
 def _device(device: str) -> mx.Device:
-    """"gpu", "gpu:1", "cpu" -> an mx.Device; ValueError for anything else."""
+    """ "gpu", "gpu:1", "cpu" -> an mx.Device; ValueError for anything else."""
     kind, _, index = device.partition(":")
     if kind not in ("gpu", "cpu") or (index and not index.isdigit()):
         raise ValueError(f"expected an MLX device 'gpu', 'gpu:N' or 'cpu', got {device!r}")
@@ -344,4 +344,3 @@ class Copy:
 
         self.fn = fn
         self.how = "mx.contiguous of a reversed float32 view: reads and writes every byte, same device"
-

@@ -1,4 +1,4 @@
-"""MLX for real: the all-sum under mlx.launch (ring backend, local ranks), what MLX sees, the bench's forms."""
+"""MLX for real: the all-sum under mlx.launch (ring backend, local ranks), what MLX sees, the bench forms."""
 
 from __future__ import annotations
 
