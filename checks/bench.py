@@ -407,7 +407,7 @@ def run(args: argparse.Namespace) -> dict:
         "load_average": {"start": _load()},
     }
     for t in targets:
-        peak = peaks.match(t["name"], args.gpu_cores if t["kind"] == "mps" else None)
+        peak = peaks.match(t["name"], args.gpu_cores if t["kind"] in ("mps", "metal") else None)
         result = {
             **t,
             "peak": peak.to_json() if peak else None,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import platform
 import shutil
@@ -59,8 +60,6 @@ def _conda_subdir(prefix: str | None) -> str | None:
         names = sorted(n for n in os.listdir(meta) if n.startswith("python-") and n.endswith(".json"))
     except OSError:
         return None
-    import json
-
     for name in names:
         try:
             with open(os.path.join(meta, name)) as f:
@@ -77,3 +76,17 @@ def is_apple_silicon(facts: dict) -> bool:
     if facts["os"] != "Darwin":
         return False
     return bool(facts["hardware_arm64"]) or facts["machine"] == "arm64"
+
+
+def apple_gpu_cores() -> int | None:
+    """The Mac's GPU core count from system_profiler (the chip name alone does not say which bin)."""
+    try:
+        out = subprocess.run(
+            ["system_profiler", "SPDisplaysDataType", "-json"], capture_output=True, text=True, timeout=30
+        )
+        for gpu in json.loads(out.stdout).get("SPDisplaysDataType", []):
+            if gpu.get("sppci_cores"):
+                return int(gpu["sppci_cores"])
+    except (OSError, ValueError, subprocess.TimeoutExpired):
+        return None
+    return None

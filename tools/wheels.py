@@ -9,6 +9,8 @@ in pyproject.toml), into a cache shared by every run (tools/wheelcache.py); then
   manylinux glibc <= the glibc floor), and on macOS every Mach-O binary in it declares a minimum at or below
   the floor;
 - torch's macOS wheel links Metal, MetalPerformanceShaders and MetalPerformanceShadersGraph (the MPS build);
+- mlx-metal's wheel ships the Metal library (mlx/lib/mlx.metallib, the compiled GPU kernels) and a libmlx
+  that links Metal (the Metal backend);
 - a locked TensorFlow + tensorflow-metal pair links: tools/tfpair.py.
 
 Run: `nox -s wheels` (or `python -m tools.wheels --help` in the dev layer). Exit 0 all hold, 1 any fails.
@@ -19,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import zipfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -96,6 +99,8 @@ def check_wheel(
         check.problems.append(f"{path} in {wheel.name}: expected an {machine} slice, got none")
     if check.name == "torch":
         check_mps(check, found, floor)
+    if check.name == "mlx-metal":
+        check_mlx_metal(check, wheel, found)
 
 
 def check_mps(check: WheelCheck, found: list[macho.Binary], floor: str) -> None:
@@ -112,6 +117,18 @@ def check_mps(check: WheelCheck, found: list[macho.Binary], floor: str) -> None:
             f"{check.file}: expected a binary linking {', '.join(MPS_FRAMEWORKS)} (the MPS build), got none: "
             "this torch wheel would run on the CPU only"
         )
+
+
+def check_mlx_metal(check: WheelCheck, wheel: Path, found: list[macho.Binary]) -> None:
+    """mlx-metal's macOS wheel is MLX's Metal backend: the kernels' library ships, and libmlx links Metal."""
+    with zipfile.ZipFile(wheel) as zf:
+        metallibs = {i.filename: i.file_size for i in zf.infolist() if i.filename.endswith(".metallib")}
+    linking = sorted(b.path for b in found if "Metal" in b.frameworks())
+    check.facts["mlx_metal"] = {"metallibs": metallibs, "binaries_linking_metal": linking}
+    if not metallibs:
+        check.problems.append(f"{check.file}: expected the Metal library (mlx.metallib), got none")
+    if not linking:
+        check.problems.append(f"{check.file}: expected a binary linking Metal (libmlx.dylib), got none")
 
 
 def platform_minimum(filename: str) -> str | None:
@@ -190,6 +207,13 @@ def summary(report: dict) -> list[str]:
                 f"(binary, sha256 in lock, fits {floor})"
             )
             for check in checks:
+                metal = check["facts"].get("mlx_metal")
+                if metal:
+                    libs = ", ".join(f"{k} ({v / 2**20:.0f} MiB)" for k, v in metal["metallibs"].items())
+                    links = ", ".join(metal["binaries_linking_metal"]) or "none"
+                    out.append(
+                        f"  mlx-metal {check['version']}: ships {libs or 'no metallib'}; links Metal: {links}"
+                    )
                 mps = check["facts"].get("mps")
                 if mps:
                     kinds = sorted({k for fw in mps["binaries"].values() for k in fw.values()})

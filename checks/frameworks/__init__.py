@@ -58,6 +58,7 @@ from types import ModuleType
 MODULES = {
     "torch": "checks.frameworks.torch",
     "tensorflow": "checks.frameworks.tensorflow",
+    "mlx": "checks.frameworks.mlx",
 }
 NAMES = tuple(MODULES)
 

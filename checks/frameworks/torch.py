@@ -13,9 +13,7 @@ The interface is the registry's (checks/frameworks/__init__.py).
 
 from __future__ import annotations
 
-import json
 import math
-import subprocess
 import time
 import warnings
 
@@ -206,23 +204,10 @@ def block(fn, number: int, sync) -> float:
     return timer.timeit(number).mean * number
 
 
-def apple_gpu_cores() -> int | None:
-    """The Mac's GPU core count from system_profiler (the chip name alone does not say which bin)."""
-    try:
-        out = subprocess.run(
-            ["system_profiler", "SPDisplaysDataType", "-json"], capture_output=True, text=True, timeout=30
-        )
-        for gpu in json.loads(out.stdout).get("SPDisplaysDataType", []):
-            if gpu.get("sppci_cores"):
-                return int(gpu["sppci_cores"])
-    except (OSError, ValueError, subprocess.TimeoutExpired):
-        return None
-    return None
-
-
 def targets(facts: dict, *, cpu_only: bool = False) -> list[dict]:
     """The best accelerator (every CUDA GPU is alike for a bench: the first) and the CPU beside it."""
     from checks.bench import cpu_name
+    from checks.platform_facts import apple_gpu_cores
 
     kind, devices = best_devices()
     out = []

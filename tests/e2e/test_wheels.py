@@ -132,6 +132,20 @@ def test_macos_half_of_every_lock(name):
 
 
 @pytest.mark.network
+def test_mlx_macos_wheels_are_arm64_metal_builds_for_macos_14():
+    """mlx-metal ships the compiled Metal kernels and a libmlx linking Metal; every binary is arm64 and
+    declares at most the row's floor, macOS 14.0 (a wrong slice or a newer minimum is a problem)."""
+    checks = {c.name: c for c in wheels.check_lock(ENVS["mlx"], "macos-arm64")}
+    assert {"mlx", "mlx-metal"} <= set(checks) and not any(c.problems for c in checks.values())
+    metal = checks["mlx-metal"].facts["mlx_metal"]
+    assert metal["binaries_linking_metal"] == ["mlx/lib/libmlx.dylib"]
+    assert metal["metallibs"]["mlx/lib/mlx.metallib"] > 2**20
+    floor = ENVS["mlx"].floor("macos-arm64")
+    assert wheels.platform_minimum(checks["mlx-metal"].file) == floor == "14.0"
+    assert macho.version_tuple(checks["mlx-metal"].minos) <= macho.version_tuple(floor)
+
+
+@pytest.mark.network
 def test_torch_macos_wheel_is_the_mps_build():
     checks = {c.name: c for c in wheels.check_lock(ENVS["torch"], "macos-arm64")}
     mps = checks["torch"].facts["mps"]

@@ -162,7 +162,7 @@ def findings(name: str) -> dict[str, doctor.Finding]:
 def test_live_gathering_has_the_schema_of_the_recorded_sets():
     """Gathering runs for real here; hand-written sets must look exactly like what it produces."""
     framework = os.environ.get("GPUENV_UNDER_TEST")
-    frameworks = {"torch": ["torch"], "tf": ["tensorflow"]}.get(framework, [])
+    frameworks = {"torch": ["torch"], "tf": ["tensorflow"], "mlx": ["mlx"]}.get(framework, [])
     live = doctor.gather(frameworks)
     assert live["platform"]["python"] == ".".join(map(str, sys.version_info[:3]))
     assert live["platform"]["os"] in ("Linux", "Darwin")
@@ -173,7 +173,7 @@ def test_live_gathering_has_the_schema_of_the_recorded_sets():
         assert set(recorded) - {"_source"} == set(live), name
         assert set(recorded["platform"]) == set(live["platform"]), name
         assert set(recorded["env_vars"]) == set(live["env_vars"]), name
-        for key in ("torch", "tensorflow"):
+        for key in ("torch", "tensorflow", "mlx"):
             if (
                 recorded[key]
                 and live[key]
@@ -182,8 +182,7 @@ def test_live_gathering_has_the_schema_of_the_recorded_sets():
             ):
                 assert set(recorded[key]) == set(live[key]), (name, key)
     for fw in frameworks:
-        key = "tensorflow" if fw == "tensorflow" else "torch"
-        assert live[key]["import_error"] is None and live[key]["version"]
+        assert live[fw]["import_error"] is None and live[fw]["version"]
 
 
 # --- the Pythons that build the environments (schema 2: one per version) ------------------------------

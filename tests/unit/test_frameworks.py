@@ -45,7 +45,7 @@ def test_every_registered_module_defines_the_interface(name):
 def test_argparse_choices_come_from_the_registry():
     from checks import bench, verify
 
-    assert sorted(frameworks.NAMES) == ["tensorflow", "torch"]
+    assert sorted(frameworks.NAMES) == ["mlx", "tensorflow", "torch"]
     for parse in (verify.parse_args, bench.parse_args):
         with pytest.raises(SystemExit):
             parse(["--framework", "jax"])
@@ -67,7 +67,7 @@ def test_an_import_failure_is_a_fact_with_every_line(monkeypatch):
 
 
 def test_unknown_names_are_refused():
-    with pytest.raises(ValueError, match="expected a framework in torch, tensorflow, got 'jax'"):
+    with pytest.raises(ValueError, match="expected a framework in torch, tensorflow, mlx, got 'jax'"):
         frameworks.load("jax")
 
 
@@ -76,7 +76,7 @@ def test_the_declared_constants_need_no_framework(root):
     code = (
         "import sys; from checks import frameworks; "
         "[frameworks.declared(n) for n in frameworks.NAMES]; "
-        "print(sorted({'torch', 'tensorflow'} & set(sys.modules)))"
+        "print(sorted({'torch', 'tensorflow', 'mlx'} & set(sys.modules)))"
     )
     done = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True)
     assert done.returncode == 0 and done.stdout.strip() == "[]", done.stderr

@@ -75,6 +75,7 @@ def test_each_input_makes_its_locks_stale(repo):
         "requirements/tf.txt",
         "requirements/torch-dev.txt",
         "requirements/tf-dev.txt",
+        "requirements/mlx-dev.txt",
         "requirements/dev.txt",  # the host venv's lock: dev.in alone
     }
 

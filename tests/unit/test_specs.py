@@ -10,14 +10,14 @@ from tools import envspec
 ENVS = envspec.environments()
 
 
-def test_table_lists_the_two_environments():
-    assert {"torch": "torch", "tf": "tensorflow"} == {n: e.framework for n, e in ENVS.items()}
+def test_table_lists_the_environments():
+    assert {"torch": "torch", "tf": "tensorflow", "mlx": "mlx"} == {n: e.framework for n, e in ENVS.items()}
 
 
 @pytest.mark.parametrize("name", list(ENVS))
-def test_conda_file_is_python39_plus_the_hashed_lock(name):
+def test_conda_file_is_the_rows_python_plus_the_hashed_lock(name):
     doc = envspec.read_conda_file(ENVS[name])
-    assert "python=3.9" in doc["dependencies"]
+    assert f"python={ENVS[name].python}" in doc["dependencies"]
     pip = next(d["pip"] for d in doc["dependencies"] if isinstance(d, dict))
     assert pip == ["--require-hashes", "--only-binary=:all:", f"-r requirements/{name}.txt"]
 
@@ -36,7 +36,7 @@ def test_lock_header_names_the_command_that_regenerates_it(name):
 @pytest.mark.parametrize("name", list(ENVS))
 def test_every_locked_line_is_hashed_and_serves_a_target(name):
     entries = envspec.read_lock(ENVS[name].lock)
-    assert len(entries) > 5
+    assert len(entries) >= len(envspec.read_in(ENVS[name].requirements_in))
     for entry in entries:
         assert entry.hashes and all(h.startswith("sha256:") for h in entry.hashes), entry.name
         assert entry.serves_a_target(ENVS[name]), entry.name

@@ -90,6 +90,16 @@ def test_ci_on_macos_verifies_every_environment_by_conda_and_by_nox():
     assert "nox -s verify -- --allow-cpu" in runs(nox)
 
 
+def test_every_job_that_builds_environments_installs_their_pythons():
+    """nox builds each environment with its row's Python X.Y: a job without it fails at the first build."""
+    jobs = load("ci.yml")["jobs"]
+    wanted = set(envspec.pythons())
+    for name in ("linux", "macos-nox"):
+        lines = [ln.strip() for ln in runs(jobs[name]).splitlines()]
+        installs = [ln.split()[3:] for ln in lines if ln.startswith("uv python install")]
+        assert installs and wanted <= set(installs[0]), (name, installs)
+
+
 def test_ci_says_why_macos_runs_without_the_gpu():
     text = (WORKFLOWS / "ci.yml").read_text()
     assert "Metal Performance Shaders (MPS) are not supported" in text
