@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -62,6 +63,12 @@ def repo_copy(tmp_path) -> Path:
     dst = tmp_path / "repo"
     shutil.copytree(ROOT, dst, ignore=COPY_IGNORE)
     return dst
+
+
+def without_nox_timing(line: str) -> str:
+    """nox ends a session's last line with "(took N seconds)." once it has run a while (under load, even a
+    one-line refusal): the message is what comes before it."""
+    return re.sub(r" \(took [^)]*\)\.$", ".", line)
 
 
 def run_nox(repo: Path, *args: str, env: dict | None = None, timeout: int = 900):

@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import run_nox
+from conftest import run_nox, without_nox_timing
 
 
 @pytest.fixture
@@ -29,7 +29,7 @@ def error_line(done: subprocess.CompletedProcess) -> str:
         if ln.startswith("nox > Session") and ("aborted" in ln or "failed" in ln)
     ]
     assert lines, done.stdout + done.stderr
-    return lines[-1]
+    return without_nox_timing(lines[-1])
 
 
 def test_malformed_environment_yml(repo):

@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import without_nox_timing
 
 from tools import envspec, locks
 
@@ -42,7 +43,7 @@ def nox_lock(repo: Path, *args: str) -> subprocess.CompletedProcess:
 def session_end(done: subprocess.CompletedProcess) -> str:
     lines = [ln for ln in (done.stdout + done.stderr).splitlines() if ln.startswith("nox > Session lock")]
     assert lines, done.stdout + done.stderr
-    return lines[-1]
+    return without_nox_timing(lines[-1])
 
 
 def snapshot(repo: Path) -> dict[str, bytes]:
