@@ -24,7 +24,7 @@ from nox.command import CommandFailed
 ROOT = Path(__file__).resolve().parent
 sys.path.insert(0, str(ROOT))  # tools/ lives beside this file; nox does not put it on sys.path
 
-from tools import envspec, interpreters, locks, relock, venvs  # noqa: E402
+from tools import envspec, interpreters, locks, relock, results, venvs  # noqa: E402
 
 nox.needs_version = ">=2025.2.9"
 nox.options.error_on_missing_interpreters = True
@@ -79,14 +79,21 @@ def _try_venv(s: nox.Session, name: str, lockfiles: list[Path], python: str) -> 
 
 def _spec(s: nox.Session, env: envspec.Environment) -> None:
     """Refuse to build from a malformed spec: one line naming the file and what is wrong."""
+    problem = _spec_problem(env)
+    if problem:
+        s.error(problem)
+
+
+def _spec_problem(env: envspec.Environment) -> str | None:
     try:
         envspec.read_conda_file(env)
         problems = envspec.lock_problems(env)
     except envspec.SpecError as exc:
-        s.error(str(exc))
+        return str(exc)
     if problems:
         more = f"; {len(problems) - 1} more" if problems[1:] else ""
-        s.error(f"{problems[0]} (run `nox -s lock`){more}")
+        return f"{problems[0]} (run `nox -s lock`){more}"
+    return None
 
 
 def build(s: nox.Session, name: str, *layers: str) -> str:
@@ -105,10 +112,41 @@ def host(s: nox.Session) -> str:
 @nox.parametrize("env", list(ENVS))
 def verify(s: nox.Session, env: str) -> None:
     """Build the environment from its lock and prove the sine fit on the best device (mps > cuda > cpu)."""
-    python = build(s, env)
+    spec = ENVS[env]
     report = ROOT / "results" / f"verify-{env}.json"
-    s.run(python, "-m", "checks.verify", "--framework", ENVS[env].framework, "--json", str(report),
-          *s.posargs, env=RUN_ENV, external=True)  # fmt: skip
+    venv = venvs.Venv.for_locks(ROOT, f"env-{env}", [spec.lock])
+    digest = venv.digest() if not venv.missing_lock() else "none"
+
+    def fail(why: str) -> None:  # the results file says so before the session ends
+        results.write(report, results.record(env, venv.files, digest, results.FAILED, why))
+        s.error(why)
+
+    results.write(report, results.record(env, venv.files, digest, results.RUNNING))
+    problem = _spec_problem(spec) or _stale(spec)
+    if problem:
+        fail(problem)
+    python, problem = _try_venv(s, f"env-{env}", [spec.lock], spec.python)
+    if problem:
+        fail(problem)
+    try:
+        s.run(python, "-m", "checks.verify", "--framework", spec.framework, "--json", str(report),
+              "--locks-sha256", digest, *s.posargs, env=RUN_ENV, external=True)  # fmt: skip
+    except CommandFailed as exc:
+        if results.still_running(report):  # it stopped before writing its report (bad arguments, a crash)
+            fail(f"checks.verify stopped before writing its report ({exc.reason}): see the error above")
+        raise
+
+
+def _stale(spec: envspec.Environment) -> str | None:
+    """One line when the environment's lock no longer matches its inputs (the offline `--check` logic)."""
+    for lock in locks.plan():
+        if lock.output == spec.lock:
+            why = locks.staleness(lock)
+            if why:
+                return (
+                    f"expected {lock.rel()} current with its inputs, got it stale ({why}): run `nox -s lock`"
+                )
+    return None
 
 
 SUITES = [
