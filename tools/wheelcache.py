@@ -233,8 +233,8 @@ def fetch(pins: list[tuple[str, str]], target: str, floor: str, python: str, cac
                 continue
             hit = cached(*pin, target, floor, minor, cache)
             found[pin] = hit or (
-                f"{pin[0]}=={pin[1]}: expected a readable wheel in {dest} after downloading it, got none or a "
-                "damaged file (deleted): check the package index or the disk, then run again"
+                f"{pin[0]}=={pin[1]}: expected a readable wheel in {dest} after downloading it, got none "
+                "or a damaged file (deleted): check the package index or the disk, then run again"
             )
     return found
 
