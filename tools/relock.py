@@ -158,8 +158,8 @@ def swap(staged: list[tuple[locks.Lock, Path]], log: Log) -> None:
             near.unlink(missing_ok=True)
         if isinstance(exc, OSError):
             raise RelockError(
-                f"expected to put the new locks in place, got {exc.strerror or exc} ({exc.filename}): no lock "
-                "was changed (make requirements/ writable, with room on its disk, and run again)"
+                f"expected to put the new locks in place, got {exc.strerror or exc} ({exc.filename}): "
+                "no lock was changed (make requirements/ writable, with room on its disk, and run again)"
             ) from None
         raise
     for _lock, backup in backups:
