@@ -66,15 +66,27 @@ def _try_venv(s: nox.Session, name: str, lockfiles: list[Path], python: str) -> 
         if not venv.stamped():
             venv.remove()
             s.run(*venv.create_command(base, uv), external=True, silent=True)
-        s.run(*venv.install_command(uv), external=True)
-    except CommandFailed:
+        problem = _install(s, venv, uv)
+    except (CommandFailed, KeyboardInterrupt) as exc:
         venv.remove()
-        return "", (
-            f"expected {' + '.join(venv.files)} to install with every hash matching, got the installer "
-            "error above; the half-built venv was removed"
-        )
+        if isinstance(exc, KeyboardInterrupt):
+            raise
+        problem = f"expected a venv at {venv.path.name} from {base}, got `{exc.reason}`: see the error above"
+    if problem:
+        venv.remove()
+        return "", problem
     venv.mark_built()
     return str(venv.python), ""
+
+
+def _install(s: nox.Session, venv: venvs.Venv, uv: bool) -> str:
+    """Install the locks, the installer's output shown; "" or the one line naming why it failed."""
+    cmd = venv.install_command(uv)
+    s.log(" ".join(cmd))
+    code, output = venvs.run_install(cmd)
+    if not code:
+        return ""
+    return venvs.install_problem(output, venv.files, offline=uv and venvs.uv_offline(os.environ))
 
 
 def _spec(s: nox.Session, env: envspec.Environment) -> None:

@@ -59,9 +59,23 @@ def test_tampered_hash_is_refused_and_leaves_nothing(repo):
     out = done.stdout + done.stderr
     assert done.returncode == 1
     assert re.search(r"hash mismatch|hashes? (do not|don't) match", out, re.I), out[-3000:]
-    assert "the half-built venv was removed" in error_line(done)
+    line = error_line(done)
+    assert "expected requirements/torch.txt to install, got a hash mismatch (typing-extensions==" in line
+    assert "the half-built venv was removed" in line
     assert not (repo / ".nox" / "env-torch").exists()
-    assert_failure_recorded(repo, "the half-built venv was removed")
+    assert_failure_recorded(repo, "got a hash mismatch")
+
+
+@pytest.mark.skipif(shutil.which("uv") is None, reason="UV_OFFLINE needs uv on PATH")
+def test_offline_install_is_named_offline(repo, tmp_path):
+    cold = {"UV_OFFLINE": "1", "UV_CACHE_DIR": str(tmp_path / "cold")}
+    done = nox(repo, "-s", "verify(env='torch')", env=cold)
+    out = done.stdout + done.stderr
+    assert done.returncode == 1
+    assert "no version of filelock" in out  # uv's own output is still shown
+    assert "to install, got nothing to install offline (" in error_line(done)
+    assert "unset UV_OFFLINE; the half-built venv was removed" in error_line(done)
+    assert not (repo / ".nox" / "env-torch").exists()
 
 
 def assert_failure_recorded(repo: Path, why: str) -> None:
