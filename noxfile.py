@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import shutil
+import subprocess
 import sys
 from pathlib import Path
 
@@ -234,7 +236,17 @@ def run(s: nox.Session, env: str) -> None:
     if (venv_bin / program).exists():
         program = str(venv_bin / program)
     path = os.pathsep.join([str(venv_bin), os.environ.get("PATH", "")])
-    s.run(program, *rest, env={**RUN_ENV, "PATH": path, "VIRTUAL_ENV": str(venv_bin.parent)}, external=True)
+    env_vars = {**os.environ, **RUN_ENV, "PATH": path, "VIRTUAL_ENV": str(venv_bin.parent)}
+    shown = shlex.join(s.posargs)
+    s.log(shown)
+    try:
+        code = subprocess.run([program, *rest], env=env_vars, cwd=ROOT).returncode
+    except OSError as exc:
+        s.error(f"expected a command to run, got {shown!r}: {exc.strerror}")
+    if code:
+        # nox ends a failed session with exit code 1 whatever the command returned: this line keeps it.
+        why = f"killed by signal {-code}" if code < 0 else f"exit code {code}"
+        s.error(f"expected `{shown}` to succeed in env-{env}, got {why} (nox itself exits 1)")
 
 
 @session(default=False)

@@ -189,3 +189,18 @@ def test_bad_pair_arguments_are_one_line(repo):
     errors = [ln for ln in out.splitlines() if ln.startswith("error: ")]
     assert errors == ["error: expected --python like 3.12 (a CPython 3 minor version), got '3.x'"]
     assert "failed with exit code 2" in out
+
+
+def test_run_without_a_command_is_one_line_and_builds_nothing(repo):
+    done = nox(repo, "-s", "run(env='tf')")
+    assert done.returncode == 1
+    assert "expected a command after --, got none" in error_line(done)
+    assert not (repo / ".nox" / "env-tf").exists()
+
+
+def test_run_names_the_command_exit_code(repo):
+    done = nox(repo, "-s", "run(env='tf')", "--", "python", "-c", "raise SystemExit(3)")
+    assert done.returncode != 0
+    line = error_line(done)
+    assert "got exit code 3" in line, line
+    assert "python -c 'raise SystemExit(3)'" in line, line
