@@ -256,14 +256,33 @@ def _uv_compile(lock: locks.Lock, workdir: Path, extra: list[str], log: Log) -> 
         env={**os.environ, "UV_CUSTOM_COMPILE_COMMAND": "nox -s lock", "UV_PYTHON_DOWNLOADS": "never"},
     )
     if done.returncode != 0:
-        why = [ln.strip() for ln in done.stderr.splitlines() if ln.strip()]
-        reason = next(
-            (ln for ln in why if "not found in the package registry" in ln or "No solution" in ln), None
+        raise RelockError(compile_problem(done.stderr, lock.rel(lock.source)))
+
+
+def compile_problem(stderr: str, source: str) -> str:
+    """uv pip compile's failure as one line naming the .in and why: the line it could not parse, the index
+    it could not reach, or the resolver's reason."""
+    why = [ln.strip() for ln in stderr.splitlines() if ln.strip()]
+    causes = [ln.removeprefix("cause:").strip() for ln in why if ln.startswith("cause:")]
+    if why and why[0].startswith("error: Couldn't parse requirement"):
+        # uv shows the offending text, then a ^^^ line under it
+        marks = next((i for i, ln in enumerate(why) if set(ln) == {"^"}), None)
+        text = why[marks - 1] if marks else "?"
+        said = causes[0] if causes else why[0]
+        return f"{source}: expected a valid requirement, got {text!r} (uv: {said}): fix that line"
+    url = next(
+        (c.removeprefix("Failed to fetch:").strip() for c in causes if c.startswith("Failed to fetch:")), None
+    )
+    if url:
+        return (
+            f"{source}: expected the package index to answer, got no answer from {url} ({causes[-1]}): "
+            "check the network and the index URL (UV_INDEX_URL, uv.toml)"
         )
-        detail = next(
-            (ln for ln in why if ln.startswith("╰─▶") or "Because" in ln), reason or (why[-1] if why else "?")
-        )
-        raise RelockError(f"{lock.rel(lock.source)}: expected a resolvable set, got: {detail.lstrip('╰─▶ ')}")
+    detail = next((c for c in causes if "Because" in c), None)
+    detail = detail or next(
+        (ln.lstrip("╰─▶ ") for ln in why if ln.startswith("╰─▶") or "Because" in ln), None
+    )
+    return f"{source}: expected a resolvable set, got: {detail or (why[-1] if why else '?')}"
 
 
 def _conda_lock_blocker() -> tuple[str | None, str | None]:
