@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import shutil
+import subprocess
 import sys
 from pathlib import Path
 
@@ -24,7 +26,7 @@ from nox.command import CommandFailed
 ROOT = Path(__file__).resolve().parent
 sys.path.insert(0, str(ROOT))  # tools/ lives beside this file; nox does not put it on sys.path
 
-from tools import envspec, interpreters, locks, relock, venvs  # noqa: E402
+from tools import envspec, interpreters, locks, relock, results, venvs  # noqa: E402
 
 nox.needs_version = ">=2025.2.9"
 nox.options.error_on_missing_interpreters = True
@@ -66,27 +68,46 @@ def _try_venv(s: nox.Session, name: str, lockfiles: list[Path], python: str) -> 
         if not venv.stamped():
             venv.remove()
             s.run(*venv.create_command(base, uv), external=True, silent=True)
-        s.run(*venv.install_command(uv), external=True)
-    except CommandFailed:
+        problem = _install(s, venv, uv)
+    except (CommandFailed, KeyboardInterrupt) as exc:
         venv.remove()
-        return "", (
-            f"expected {' + '.join(venv.files)} to install with every hash matching, got the installer "
-            "error above; the half-built venv was removed"
-        )
+        if isinstance(exc, KeyboardInterrupt):
+            raise
+        problem = f"expected a venv at {venv.path.name} from {base}, got `{exc.reason}`: see the error above"
+    if problem:
+        venv.remove()
+        return "", problem
     venv.mark_built()
     return str(venv.python), ""
 
 
+def _install(s: nox.Session, venv: venvs.Venv, uv: bool) -> str:
+    """Install the locks, the installer's output shown; "" or the one line naming why it failed."""
+    cmd = venv.install_command(uv)
+    s.log(" ".join(cmd))
+    code, output = venvs.run_install(cmd)
+    if not code:
+        return ""
+    return venvs.install_problem(output, venv.files, offline=uv and venvs.uv_offline(os.environ))
+
+
 def _spec(s: nox.Session, env: envspec.Environment) -> None:
     """Refuse to build from a malformed spec: one line naming the file and what is wrong."""
+    problem = _spec_problem(env)
+    if problem:
+        s.error(problem)
+
+
+def _spec_problem(env: envspec.Environment) -> str | None:
     try:
         envspec.read_conda_file(env)
         problems = envspec.lock_problems(env)
     except envspec.SpecError as exc:
-        s.error(str(exc))
+        return str(exc)
     if problems:
         more = f"; {len(problems) - 1} more" if problems[1:] else ""
-        s.error(f"{problems[0]} (run `nox -s lock`){more}")
+        return f"{problems[0]} (run `nox -s lock`){more}"
+    return None
 
 
 def build(s: nox.Session, name: str, *layers: str) -> str:
@@ -105,10 +126,41 @@ def host(s: nox.Session) -> str:
 @nox.parametrize("env", list(ENVS))
 def verify(s: nox.Session, env: str) -> None:
     """Build the environment from its lock and prove the sine fit on the best device (mps > cuda > cpu)."""
-    python = build(s, env)
+    spec = ENVS[env]
     report = ROOT / "results" / f"verify-{env}.json"
-    s.run(python, "-m", "checks.verify", "--framework", ENVS[env].framework, "--json", str(report),
-          *s.posargs, env=RUN_ENV, external=True)  # fmt: skip
+    venv = venvs.Venv.for_locks(ROOT, f"env-{env}", [spec.lock])
+    digest = venv.digest() if not venv.missing_lock() else "none"
+
+    def fail(why: str) -> None:  # the results file says so before the session ends
+        results.write(report, results.record(env, venv.files, digest, results.FAILED, why))
+        s.error(why)
+
+    results.write(report, results.record(env, venv.files, digest, results.RUNNING))
+    problem = _spec_problem(spec) or _stale(spec)
+    if problem:
+        fail(problem)
+    python, problem = _try_venv(s, f"env-{env}", [spec.lock], spec.python)
+    if problem:
+        fail(problem)
+    try:
+        s.run(python, "-m", "checks.verify", "--framework", spec.framework, "--json", str(report),
+              "--locks-sha256", digest, *s.posargs, env=RUN_ENV, external=True)  # fmt: skip
+    except CommandFailed as exc:
+        if results.still_running(report):  # it stopped before writing its report (bad arguments, a crash)
+            fail(f"checks.verify stopped before writing its report ({exc.reason}): see the error above")
+        raise
+
+
+def _stale(spec: envspec.Environment) -> str | None:
+    """One line when the environment's lock no longer matches its inputs (the offline `--check` logic)."""
+    for lock in locks.plan():
+        if lock.output == spec.lock:
+            why = locks.staleness(lock)
+            if why:
+                return (
+                    f"expected {lock.rel()} current with its inputs, got it stale ({why}): run `nox -s lock`"
+                )
+    return None
 
 
 SUITES = [
@@ -184,7 +236,17 @@ def run(s: nox.Session, env: str) -> None:
     if (venv_bin / program).exists():
         program = str(venv_bin / program)
     path = os.pathsep.join([str(venv_bin), os.environ.get("PATH", "")])
-    s.run(program, *rest, env={**RUN_ENV, "PATH": path, "VIRTUAL_ENV": str(venv_bin.parent)}, external=True)
+    env_vars = {**os.environ, **RUN_ENV, "PATH": path, "VIRTUAL_ENV": str(venv_bin.parent)}
+    shown = shlex.join(s.posargs)
+    s.log(shown)
+    try:
+        code = subprocess.run([program, *rest], env=env_vars, cwd=ROOT).returncode
+    except OSError as exc:
+        s.error(f"expected a command to run, got {shown!r}: {exc.strerror}")
+    if code:
+        # nox ends a failed session with exit code 1 whatever the command returned: this line keeps it.
+        why = f"killed by signal {-code}" if code < 0 else f"exit code {code}"
+        s.error(f"expected `{shown}` to succeed in env-{env}, got {why} (nox itself exits 1)")
 
 
 @session(default=False)

@@ -29,10 +29,9 @@ import statistics
 import sys
 import time
 from dataclasses import asdict, dataclass
-from pathlib import Path
 from typing import Callable
 
-from checks import frameworks, peaks, platform_facts, sine_fit
+from checks import argcheck, frameworks, peaks, platform_facts, sine_fit
 from checks.verify import positive
 
 SCHEMA_VERSION = 1
@@ -182,7 +181,7 @@ def crossover(cpu: dict[int, float], gpu: dict[int, float]) -> dict:
 
 def _sizes(text: str) -> list[int]:
     try:
-        values = [int(float(v)) for v in text.split(",") if v.strip()]
+        values = [int(argcheck.finite_number(v)) for v in text.split(",") if v.strip()]
     except ValueError:
         raise argparse.ArgumentTypeError(
             f"expected comma-separated sizes like 2000,2e4, got {text!r}"
@@ -197,11 +196,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--framework", required=True, choices=sorted(frameworks.NAMES))
     where = p.add_mutually_exclusive_group()
     where.add_argument(
-        "--json", type=Path, metavar="PATH", help="write the results here (default: print only)"
+        "--json",
+        type=argcheck.output_file,
+        metavar="PATH",
+        help="write the results here (default: print only)",
     )
     where.add_argument(
         "--out-dir",
-        type=Path,
+        type=argcheck.output_dir,
         metavar="DIR",
         help="write DIR/bench-<tag>-<device>.json (device: cuda, mps, cpu...)",
     )
@@ -218,7 +220,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--cpu-only", action="store_true", help="skip the accelerator")
     p.add_argument("--no-cpu", action="store_true", help="skip the CPU (the GPU alone; no crossover)")
     p.add_argument("--gpu-cores", type=positive(int), help="Apple only: your GPU's core count (a lower bin)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=argcheck.seed, default=0)
     args = p.parse_args(argv)
     if args.cpu_only and args.no_cpu:
         p.error("expected at most one of --cpu-only and --no-cpu, got both (nothing would run)")
@@ -226,7 +228,34 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     for key, value in defaults.items():
         if getattr(args, key, None) is None:
             setattr(args, key, value)
+    too_big = memory_problem(args, argcheck.free_memory_bytes())
+    if too_big:
+        p.error(too_big)
     return args
+
+
+# A sine-fit step holds x, y and a few temporaries of N float32 each; matmul holds a, b and the product.
+FIT_BYTES_PER_POINT = 16 * FLOAT32_BYTES
+MATMUL_ARRAYS = 3
+
+
+def memory_problem(args: argparse.Namespace, free: int | None) -> str | None:
+    """Why the largest --sizes / --matmul-sizes cannot fit in the memory free now; None when they can."""
+    if not free:
+        return None
+    largest_n = free // FIT_BYTES_PER_POINT
+    if max(args.sizes) > largest_n:
+        return (
+            f"--sizes: expected N <= {largest_n:.2g} (the largest sine fit that fits the {free / 2**30:.1f} "
+            f"GiB free now), got {max(args.sizes):.2g}"
+        )
+    largest_m = int((free / (MATMUL_ARRAYS * FLOAT32_BYTES)) ** 0.5)
+    if max(args.matmul_sizes) > largest_m:
+        return (
+            f"--matmul-sizes: expected n <= {largest_m} (the largest float32 matmul that fits the "
+            f"{free / 2**30:.1f} GiB free now), got {max(args.matmul_sizes)}"
+        )
+    return None
 
 
 class Progress:

@@ -13,14 +13,16 @@ arguments. On an Apple Silicon Mac a GPU is expected (MPS for torch, Metal for T
 from __future__ import annotations
 
 import argparse
+import datetime
 import importlib
 import json
 import math
+import os
+import platform
 import sys
 import traceback
-from pathlib import Path
 
-from checks import frameworks, platform_facts, sine_fit
+from checks import argcheck, frameworks, platform_facts, sine_fit
 
 SCHEMA_VERSION = 1
 
@@ -28,7 +30,9 @@ SCHEMA_VERSION = 1
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m checks.verify", description=__doc__.split("\n")[0])
     p.add_argument("--framework", required=True, choices=sorted(frameworks.NAMES))
-    p.add_argument("--json", type=Path, metavar="PATH", help="write the full report as JSON here")
+    p.add_argument(
+        "--json", type=argcheck.output_file, metavar="PATH", help="write the full report as JSON here"
+    )
     strict = p.add_mutually_exclusive_group()
     strict.add_argument("--require-gpu", action="store_true", help="fail on any machine without a GPU")
     strict.add_argument(
@@ -37,7 +41,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--steps", type=positive(int), default=sine_fit.STEPS)
     p.add_argument("--n", type=positive(int), default=sine_fit.N_POINTS, help="number of points")
     p.add_argument("--lr", type=positive(float), default=sine_fit.LEARNING_RATE, help="learning rate")
-    p.add_argument("--seed", type=int, default=0, help="seed of the standard-normal start")
+    p.add_argument("--seed", type=argcheck.seed, default=0, help="seed of the standard-normal start")
     p.add_argument("--trace", action="store_true", help="print the loss every 100th step, as the original")
     p.add_argument("--no-cpu-baseline", action="store_true", help="skip the CPU run beside the GPU run")
     p.add_argument(
@@ -45,6 +49,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         action="store_true",
         help="skip the framework's distributed smoke (torch: the all-reduce, NCCL over every GPU, else "
         "gloo x2 on CPU)",
+    )
+    p.add_argument(
+        "--locks-sha256", metavar="HEX", help="(nox) the digest of the locks this run was built from"
     )
     return p.parse_args(argv)
 
@@ -72,6 +79,9 @@ def run(args: argparse.Namespace) -> dict:
         "framework": args.framework,
         "platform": facts,
         "settings": {"n": args.n, "steps": args.steps, "lr": args.lr, "seed": args.seed},
+        "time": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "machine": f"{platform.node() or 'unknown host'} ({platform.system()} {platform.machine()})",
+        "locks": {"sha256": args.locks_sha256},
         "failures": [],
         "notes": [],
     }
@@ -80,6 +90,7 @@ def run(args: argparse.Namespace) -> dict:
     except Exception as exc:  # an import failure is the finding: show TF's own words (NumPy 2, a plugin)
         last = traceback.format_exception_only(type(exc), exc)[-1].strip()
         report.update(framework_version=None, accelerators=None, chosen=None, runs=[], passed=False)
+        report["status"] = "failed"
         report["failures"].append(f"`import {args.framework}` failed: {last} (run `nox -s doctor`)")
         return report
 
@@ -127,6 +138,7 @@ def run(args: argparse.Namespace) -> dict:
         smoke = fw.DISTRIBUTED_SMOKE.rpartition(".")[2]  # its failures read "allreduce: ..."
         report["failures"].extend(f"{smoke}: {f}" for f in report["distributed"]["failures"])
     report["passed"] = not report["failures"]
+    report["status"] = "passed" if report["passed"] else "failed"
     return report
 
 
@@ -172,7 +184,9 @@ def main(argv: list[str] | None = None) -> int:
     print("\n".join(summary(report)))
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(report, indent=2, sort_keys=True) + "\n")
+        tmp = args.json.with_name(f".{args.json.name}.{os.getpid()}.tmp")  # one rename: never half a file
+        tmp.write_text(json.dumps(report, indent=2, sort_keys=True) + "\n")
+        os.replace(tmp, args.json)
         print(f"report: {args.json}")
     return 0 if report["passed"] else 1
 

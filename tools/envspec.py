@@ -355,7 +355,13 @@ def read_lock(path: Path) -> list[LockedRequirement]:
         parts = text.split()
         hashes = [p.split("=", 1)[1] for p in parts if p.startswith("--hash=")]
         spec = " ".join(p for p in parts if not p.startswith("--hash="))
-        req = Requirement(spec)
+        try:
+            req = Requirement(spec)
+        except InvalidRequirement:
+            got = spec.split(";")[0].strip()
+            raise SpecError(
+                f"{path.name}: expected a pin like name==version, got {got!r}: fix it or run `nox -s lock`"
+            ) from None
         pins = [s for s in req.specifier if s.operator == "=="]
         if len(pins) != 1:
             raise SpecError(f"{path.name}: expected an exact pin (name==version), got {spec!r}")

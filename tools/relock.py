@@ -13,11 +13,15 @@ line the session prints.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import fcntl
 import json
 import os
 import shutil
 import subprocess
+import tempfile
 import urllib.request
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -92,19 +96,81 @@ def relock(plan: list[locks.Lock], opts: Options, root: Path, log: Log) -> None:
     for name in opts.upgrade_package:
         if not locks.PACKAGE_NAME.match(name) or canonicalize_name(name) not in pinned:
             raise RelockError(f"--upgrade-package: expected a package pinned in some lock, got {name!r}")
-    staging = root / ".cache" / "lock-staging"
-    shutil.rmtree(staging, ignore_errors=True)
-    shutil.copytree(root / "requirements", staging / "requirements")
+    with one_relock(root):
+        (root / ".cache").mkdir(exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix="lock-staging-", dir=root / ".cache"))  # this run's own
+        try:
+            shutil.copytree(root / "requirements", staging / "requirements")
+            for wave in waves(chains(plan)):
+                _resolve_chains(wave, staging, opts, log)
+            conda = [lock for lock in plan if lock.kind == "conda-lock"]
+            done = [lock for lock in plan if lock.kind == "uv"]
+            done += [lock for lock in conda if _resolve(lock, staging, staging, opts, log)]
+            swap([(lock, staging / lock.output.relative_to(root)) for lock in done], log)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def one_relock(root: Path) -> Iterator[None]:
+    """One `nox -s lock` at a time per clone: an OS lock on .cache/relock.lock, released when the process
+    ends however it ends (so a killed run leaves nothing to clean up)."""
+    (root / ".cache").mkdir(exist_ok=True)
+    with (root / ".cache" / "relock.lock").open("a") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise RelockError(
+                "expected no other relock running in this clone, got another `nox -s lock` holding "
+                ".cache/relock.lock: wait for it to finish, then run again"
+            ) from None
+        yield
+
+
+def swap(staged: list[tuple[locks.Lock, Path]], log: Log) -> None:
+    """Put every changed lock in place, all or nothing: each new lock is first copied beside its old one
+    (same folder, same filesystem), then renamed over it; if any step fails or is interrupted, the locks
+    already replaced are put back from copies of the old ones, so the set is never mixed."""
+    beside: list[tuple[locks.Lock, Path, Path]] = []
+    backups: list[tuple[locks.Lock, Path]] = []
+    created: list[Path] = []
     try:
-        for wave in waves(chains(plan)):
-            _resolve_chains(wave, staging, opts, log)
-        conda = [lock for lock in plan if lock.kind == "conda-lock"]
-        done = [lock for lock in plan if lock.kind == "uv"]
-        done += [lock for lock in conda if _resolve(lock, staging, staging, opts, log)]
-        for lock in done:
-            _put_in_place(lock, staging / lock.output.relative_to(root), log)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+        changed = [(lock, new) for lock, new in staged if not _unchanged(lock, new, log)]
+        beside = [(lock, lock.output.with_name(f".{lock.output.name}.new"), new) for lock, new in changed]
+        for _lock, near, new in beside:
+            shutil.copyfile(new, near)
+        for lock, near, new in beside:
+            if lock.output.exists():
+                backup = lock.output.with_name(f".{lock.output.name}.old")
+                shutil.copyfile(lock.output, backup)
+                backups.append((lock, backup))
+            else:
+                created.append(lock.output)
+            changes = locks.pin_changes(lock.output, new) if lock.kind == "uv" else []
+            os.replace(near, lock.output)
+            log(f"{lock.rel()} written" + (f": {', '.join(changes)}" if changes else ""))
+    except BaseException as exc:
+        for lock, backup in backups:
+            os.replace(backup, lock.output)
+        for path in created:
+            path.unlink(missing_ok=True)
+        for _lock, near, _new in beside:
+            near.unlink(missing_ok=True)
+        if isinstance(exc, OSError):
+            raise RelockError(
+                f"expected to put the new locks in place, got {exc.strerror or exc} ({exc.filename}): "
+                "no lock was changed (make requirements/ writable, with room on its disk, and run again)"
+            ) from None
+        raise
+    for _lock, backup in backups:
+        backup.unlink(missing_ok=True)
+
+
+def _unchanged(lock: locks.Lock, new: Path, log: Log) -> bool:
+    if lock.output.exists() and lock.output.read_bytes() == new.read_bytes():
+        log(f"{lock.rel()} unchanged")
+        return True
+    return False
 
 
 def chains(plan: list[locks.Lock]) -> list[list[locks.Lock]]:
@@ -167,15 +233,6 @@ def _resolve(lock: locks.Lock, staging: Path, workdir: Path, opts: Options, log:
     return True
 
 
-def _put_in_place(lock: locks.Lock, out: Path, log: Log) -> None:
-    if lock.output.exists() and lock.output.read_bytes() == out.read_bytes():
-        log(f"{lock.rel()} unchanged")
-        return
-    changes = locks.pin_changes(lock.output, out) if lock.kind == "uv" else []
-    log(f"{lock.rel()} written" + (f": {', '.join(changes)}" if changes else ""))
-    os.replace(out, lock.output)
-
-
 def resolver_config(lock: locks.Lock) -> str:
     """The pyproject.toml uv reads in the staging folder: this lock's resolver environments."""
     rows = ",\n".join(f"  {json.dumps(marker)}" for marker in lock.lockable.resolver_environments())
@@ -199,14 +256,33 @@ def _uv_compile(lock: locks.Lock, workdir: Path, extra: list[str], log: Log) -> 
         env={**os.environ, "UV_CUSTOM_COMPILE_COMMAND": "nox -s lock", "UV_PYTHON_DOWNLOADS": "never"},
     )
     if done.returncode != 0:
-        why = [ln.strip() for ln in done.stderr.splitlines() if ln.strip()]
-        reason = next(
-            (ln for ln in why if "not found in the package registry" in ln or "No solution" in ln), None
+        raise RelockError(compile_problem(done.stderr, lock.rel(lock.source)))
+
+
+def compile_problem(stderr: str, source: str) -> str:
+    """uv pip compile's failure as one line naming the .in and why: the line it could not parse, the index
+    it could not reach, or the resolver's reason."""
+    why = [ln.strip() for ln in stderr.splitlines() if ln.strip()]
+    causes = [ln.removeprefix("cause:").strip() for ln in why if ln.startswith("cause:")]
+    if why and why[0].startswith("error: Couldn't parse requirement"):
+        # uv shows the offending text, then a ^^^ line under it
+        marks = next((i for i, ln in enumerate(why) if set(ln) == {"^"}), None)
+        text = why[marks - 1] if marks else "?"
+        said = causes[0] if causes else why[0]
+        return f"{source}: expected a valid requirement, got {text!r} (uv: {said}): fix that line"
+    url = next(
+        (c.removeprefix("Failed to fetch:").strip() for c in causes if c.startswith("Failed to fetch:")), None
+    )
+    if url:
+        return (
+            f"{source}: expected the package index to answer, got no answer from {url} ({causes[-1]}): "
+            "check the network and the index URL (UV_INDEX_URL, uv.toml)"
         )
-        detail = next(
-            (ln for ln in why if ln.startswith("╰─▶") or "Because" in ln), reason or (why[-1] if why else "?")
-        )
-        raise RelockError(f"{lock.rel(lock.source)}: expected a resolvable set, got: {detail.lstrip('╰─▶ ')}")
+    detail = next((c for c in causes if "Because" in c), None)
+    detail = detail or next(
+        (ln.lstrip("╰─▶ ") for ln in why if ln.startswith("╰─▶") or "Because" in ln), None
+    )
+    return f"{source}: expected a resolvable set, got: {detail or (why[-1] if why else '?')}"
 
 
 def _conda_lock_blocker() -> tuple[str | None, str | None]:

@@ -20,6 +20,7 @@ import tempfile
 import urllib.error
 import urllib.request
 import zipfile
+import zlib
 from dataclasses import asdict
 from functools import cache as _memo
 from pathlib import Path
@@ -137,10 +138,27 @@ def sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+def damage(path: Path) -> str | None:
+    """Why a cached wheel cannot be used (truncated, not a zip, its RECORD unreadable); None when it reads.
+    A cut-short download loses the zip's central directory, which sits at the end of the file."""
+    try:
+        with zipfile.ZipFile(path) as zf:
+            zf.infolist()
+    except (zipfile.BadZipFile, OSError, EOFError) as exc:
+        return str(exc) or type(exc).__name__
+    return None
+
+
+def drop(path: Path) -> None:
+    """Delete a damaged cache entry, so the next use downloads it again."""
+    path.unlink(missing_ok=True)
+
+
 def cached(
     name: str, version: str, target: str, floor: str, python: tuple[int, int], cache: Path = CACHE
 ) -> Path | None:
-    """The best already-downloaded wheel of name==version that the target (and this CPython) accepts."""
+    """The best already-downloaded wheel of name==version that the target (and this CPython) accepts; a
+    damaged one found on the way is deleted (and so downloaded again by `fetch`)."""
     folder = cache / target
     hits = []
     for path in folder.glob("*.whl") if folder.is_dir() else []:
@@ -150,6 +168,9 @@ def cached(
             continue
         if wname == canonicalize_name(name) and str(wversion) == version:
             if tag_problem(path.name, target, floor, python) is None:
+                if damage(path):
+                    drop(path)
+                    continue
                 hits.append(path)
     return min(hits, key=lambda p: tag_rank(p.name, target, floor, python)) if hits else None
 
@@ -211,7 +232,10 @@ def fetch(pins: list[tuple[str, str]], target: str, floor: str, python: str, cac
             if pin in found:
                 continue
             hit = cached(*pin, target, floor, minor, cache)
-            found[pin] = hit or f"{pin[0]}=={pin[1]}: pip reported success but no fitting wheel is in {dest}"
+            found[pin] = hit or (
+                f"{pin[0]}=={pin[1]}: expected a readable wheel in {dest} after downloading it, got none "
+                "or a damaged file (deleted): check the package index or the disk, then run again"
+            )
     return found
 
 
@@ -320,9 +344,21 @@ def installed_path(member: str) -> str:
 
 def _each_macho(wheel: Path, members: list[str] | None = None):
     """Yield (name inside the wheel, extracted path) for each Mach-O member; macholib reads real files."""
-    with zipfile.ZipFile(wheel) as zf, tempfile.TemporaryDirectory(prefix="gpuenv-macho-") as tmp:
-        for name in members if members is not None else macho.macho_members(zf):
-            yield name, Path(zf.extract(name, tmp))
+    problem = damage(wheel)
+    if problem:  # damaged since it was fetched: delete it so the next run downloads it again
+        drop(wheel)
+        raise WheelError(
+            f"{wheel}: expected a readable wheel, got a damaged file ({problem}): deleted it, run again"
+        )
+    try:
+        with zipfile.ZipFile(wheel) as zf, tempfile.TemporaryDirectory(prefix="gpuenv-macho-") as tmp:
+            for name in members if members is not None else macho.macho_members(zf):
+                yield name, Path(zf.extract(name, tmp))
+    except (zipfile.BadZipFile, zlib.error, EOFError) as exc:  # a member cut short inside an intact index
+        drop(wheel)
+        raise WheelError(
+            f"{wheel}: expected a readable wheel, got a damaged file ({exc}): deleted it, run again"
+        ) from None
 
 
 def binaries(wheel: Path, cache: Path = CACHE) -> list[macho.Binary]:

@@ -70,10 +70,13 @@ def check_wheel(
 ) -> None:
     check.file, check.sha256 = wheel.name, sha256(wheel)
     if f"sha256:{check.sha256}" not in hashes:
+        wheelcache.drop(wheel)  # never analysed or reused: the next run downloads it again
         check.problems.append(
             f"{wheel.name}: sha256 {check.sha256[:16]}… is none of the lock's {len(hashes)} hashes for "
-            f"{check.name}=={check.version} (run `nox -s lock`, or the index serves a different file)"
+            f"{check.name}=={check.version} (deleted from the cache: run again; if it recurs, run "
+            "`nox -s lock`, or the index serves a different file)"
         )
+        return
     problem = tag_problem(wheel.name, check.target, floor, python)
     if problem:
         check.problems.append(problem)
@@ -252,7 +255,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     envs = {n: e for n, e in envspec.environments().items() if not args.env or n in args.env}
-    report = run(envs, args.target)
+    try:
+        report = run(envs, args.target)
+    except wheelcache.WheelError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     print("\n".join(summary(report)))
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)

@@ -27,6 +27,9 @@ ENV_VARS = ("PYTORCH_ENABLE_MPS_FALLBACK", "CUDA_VISIBLE_DEVICES", "SYSTEM_VERSI
 # registered framework's.
 DISTRIBUTIONS = ("numpy", *frameworks.distributions())
 REQUIRED = ("platform", "env_vars", "distributions", "frameworks")
+# The inner shape of each fact (as every recording has it): the rules index into these.
+SHAPES = {"platform": dict, "env_vars": dict, "distributions": dict, "frameworks": list}
+OPTIONAL_SHAPES = {"macos": dict, "nvidia": dict, "build_error": str}
 
 
 class FactsError(ValueError):
@@ -121,6 +124,21 @@ def gather(names: list[str], *, env_python: dict | None = None, build_error: str
     return facts
 
 
+def _check_shapes(facts: dict, path: Path) -> None:
+    """FactsError naming the first fact with the right key but the wrong inner shape."""
+    kinds = {dict: "an object", list: "a list", str: "a string"}
+    for key, kind in SHAPES.items():
+        if not isinstance(facts[key], kind):
+            got = json.dumps(facts[key])[:60]
+            raise FactsError(f"expected {key} as {kinds[kind]} in {path}, got {got}: record them again")
+    for key, kind in OPTIONAL_SHAPES.items():
+        if facts.get(key) is not None and not isinstance(facts[key], kind):
+            got = json.dumps(facts[key])[:60]
+            raise FactsError(
+                f"expected {key} as {kinds[kind]} or null in {path}, got {got}: record them again"
+            )
+
+
 def read(path: Path) -> dict:
     """A recorded fact set, checked enough to replay; FactsError (one line) for one that cannot be."""
     try:
@@ -139,6 +157,7 @@ def read(path: Path) -> dict:
     missing = [k for k in REQUIRED if k not in facts]
     if missing:
         raise FactsError(f"expected keys {missing} in {path}, got a partial fact set")
+    _check_shapes(facts, path)
     env_python = facts.get("env_python")
     if env_python is not None and not (
         isinstance(env_python, dict)

@@ -12,6 +12,8 @@ from pathlib import Path
 import pytest
 from conftest import run_nox, without_nox_timing
 
+from tools import locks
+
 
 @pytest.fixture
 def repo(repo_copy) -> Path:
@@ -32,6 +34,18 @@ def error_line(done: subprocess.CompletedProcess) -> str:
     return without_nox_timing(lines[-1])
 
 
+def tamper_hash(repo: Path) -> None:
+    """The index serving other bytes than were locked: one hash of typing-extensions (a small wheel every
+    platform installs) flipped, and the lock re-stamped, so only the installer can notice."""
+    lock = repo / "requirements" / "torch.txt"
+    text = lock.read_text()
+    digest = re.search(r"^typing-extensions==.*?--hash=sha256:([0-9a-f]{64})", text, re.S | re.M).group(1)
+    text = text.replace(digest, digest[:-1] + ("0" if digest[-1] != "0" else "1"))
+    [plan] = [entry for entry in locks.plan(repo) if entry.output == lock]
+    lock.write_text(locks.stamped(plan, text))
+    assert locks.staleness(plan) is None
+
+
 def test_malformed_environment_yml(repo):
     (repo / "environment-torch.yml").write_text("name: torch-mps\nchannels: [conda-forge\n")
     done = nox(repo, "-s", "verify(env='torch')")
@@ -40,20 +54,77 @@ def test_malformed_environment_yml(repo):
 
 
 def test_tampered_hash_is_refused_and_leaves_nothing(repo):
-    lock = repo / "requirements" / "torch.txt"
-    text = lock.read_text()
-    # Flip one hex digit of the first hash of typing-extensions (a small wheel every platform installs).
-    block = re.search(r"^typing-extensions==.*?--hash=sha256:([0-9a-f]{64})", text, re.S | re.M)
-    digest = block.group(1)
-    flipped = digest[:-1] + ("0" if digest[-1] != "0" else "1")
-    lock.write_text(text.replace(digest, flipped))
-    lock.with_name("torch.in").write_text(lock.with_name("torch.in").read_text())  # .in unchanged
+    tamper_hash(repo)
     done = nox(repo, "-s", "verify(env='torch')")
     out = done.stdout + done.stderr
     assert done.returncode == 1
     assert re.search(r"hash mismatch|hashes? (do not|don't) match", out, re.I), out[-3000:]
-    assert "the half-built venv was removed" in error_line(done)
+    line = error_line(done)
+    assert "expected requirements/torch.txt to install, got a hash mismatch (typing-extensions==" in line
+    assert "the half-built venv was removed" in line
     assert not (repo / ".nox" / "env-torch").exists()
+    assert_failure_recorded(repo, "got a hash mismatch")
+
+
+@pytest.mark.skipif(shutil.which("uv") is None, reason="UV_OFFLINE needs uv on PATH")
+def test_offline_install_is_named_offline(repo, tmp_path):
+    cold = {"UV_OFFLINE": "1", "UV_CACHE_DIR": str(tmp_path / "cold")}
+    done = nox(repo, "-s", "verify(env='torch')", env=cold)
+    out = done.stdout + done.stderr
+    assert done.returncode == 1
+    assert "no version of filelock" in out  # uv's own output is still shown
+    assert "to install, got nothing to install offline (" in error_line(done)
+    assert "unset UV_OFFLINE; the half-built venv was removed" in error_line(done)
+    assert not (repo / ".nox" / "env-torch").exists()
+
+
+def assert_failure_recorded(repo: Path, why: str) -> None:
+    """results/verify-torch.json tells the truth about the run that just failed: not the last pass."""
+    report = json.loads((repo / "results" / "verify-torch.json").read_text())
+    assert report["status"] == "failed" and report["passed"] is False, report
+    assert any(why in failure for failure in report["failures"]), report
+    assert report["time"] and report["machine"]
+    assert re.fullmatch(r"[0-9a-f]{64}", report["locks"]["sha256"]), report
+
+
+# (what is done to the copy, the line verify must end with); each is refused before anything is built, and
+# the results file, which said "passed" before, says why it failed.
+REFUSED_BEFORE_BUILD = [
+    (
+        lambda repo: _append(repo / "requirements" / "torch.in", "numpy\n"),
+        "expected requirements/torch.txt current with its inputs, got it stale (requirements/torch.in "
+        "changed since it was locked): run `nox -s lock`",
+    ),
+    (
+        lambda repo: _edit(repo / "requirements" / "torch.txt", "\nnumpy==", "\nnumpy="),
+        "torch.txt: expected a pin like name==version, got 'numpy=",
+    ),
+]
+
+
+def _append(path: Path, text: str) -> None:
+    path.write_text(path.read_text() + text)
+
+
+def _edit(path: Path, old: str, new: str) -> None:
+    assert old in path.read_text()
+    path.write_text(path.read_text().replace(old, new, 1))
+
+
+def test_verify_refuses_before_building_and_records_why(repo):
+    committed = {p: p.read_bytes() for p in (repo / "requirements").glob("torch.*")}
+    for spoil, expected in REFUSED_BEFORE_BUILD:
+        (repo / "results").mkdir(exist_ok=True)
+        (repo / "results" / "verify-torch.json").write_text('{"passed": true}\n')  # an older run's pass
+        spoil(repo)
+        done = nox(repo, "-s", "verify(env='torch')")
+        out = done.stdout + done.stderr
+        assert done.returncode == 1 and "Traceback" not in out, out[-3000:]
+        assert expected in error_line(done), error_line(done)
+        assert not (repo / ".nox" / "env-torch").exists()
+        assert_failure_recorded(repo, expected)
+        for path, text in committed.items():
+            path.write_bytes(text)
 
 
 def test_stale_venv_is_not_reused(repo):
@@ -100,11 +171,7 @@ def test_doctor_without_python39_is_a_finding_not_a_crash(repo, tmp_path):
 
 
 def test_doctor_reports_a_failed_build_as_a_finding(repo):
-    lock = repo / "requirements" / "torch.txt"
-    text = lock.read_text()
-    block = re.search(r"^typing-extensions==.*?--hash=sha256:([0-9a-f]{64})", text, re.S | re.M)
-    digest = block.group(1)
-    lock.write_text(text.replace(digest, digest[:-1] + ("0" if digest[-1] != "0" else "1")))
+    tamper_hash(repo)
     done = nox(repo, "-s", "doctor(env='torch')")
     out = done.stdout + done.stderr
     assert done.returncode == 1
@@ -122,3 +189,18 @@ def test_bad_pair_arguments_are_one_line(repo):
     errors = [ln for ln in out.splitlines() if ln.startswith("error: ")]
     assert errors == ["error: expected --python like 3.12 (a CPython 3 minor version), got '3.x'"]
     assert "failed with exit code 2" in out
+
+
+def test_run_without_a_command_is_one_line_and_builds_nothing(repo):
+    done = nox(repo, "-s", "run(env='tf')")
+    assert done.returncode == 1
+    assert "expected a command after --, got none" in error_line(done)
+    assert not (repo / ".nox" / "env-tf").exists()
+
+
+def test_run_names_the_command_exit_code(repo):
+    done = nox(repo, "-s", "run(env='tf')", "--", "python", "-c", "raise SystemExit(3)")
+    assert done.returncode != 0
+    line = error_line(done)
+    assert "got exit code 3" in line, line
+    assert "python -c 'raise SystemExit(3)'" in line, line

@@ -130,7 +130,7 @@ def test_relock_fixes_drift_and_says_conda_is_absent(repo):
     assert not list(repo.glob("requirements/*.conda-lock.yml"))
     assert "six" in pins(repo / "requirements" / "torch.txt")
     assert nox_lock(repo, "--check").returncode == 0
-    assert not (repo / ".cache" / "lock-staging").exists()
+    assert not list(repo.glob(".cache/lock-staging*"))
 
 
 @pytest.mark.network
@@ -146,7 +146,7 @@ def test_a_failed_relock_leaves_every_lock_as_it_was(repo):
         "nox > Session lock aborted: requirements/tf.in: expected a resolvable"
     )
     assert {p: b for p, b in snapshot(repo).items() if p.endswith(".txt")} == before
-    assert not (repo / ".cache" / "lock-staging").exists()
+    assert not list(repo.glob(".cache/lock-staging*"))
 
 
 @pytest.mark.network
@@ -179,3 +179,21 @@ def test_upgrade_package_moves_only_that_package(repo):
     assert done.returncode == 0, done.stdout + done.stderr
     assert "requirements/torch.txt written: " in done.stdout + done.stderr
     assert pins(torch_txt)["jinja2"] != {"3.1.5"}
+
+
+def test_a_second_relock_is_refused_in_one_line(repo):
+    """Another `nox -s lock` holds the clone's relock lock: this one stops at once, touching nothing."""
+    import fcntl
+
+    (repo / ".cache").mkdir()
+    before = snapshot(repo)
+    with (repo / ".cache" / "relock.lock").open("a") as held:
+        fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        done = nox_lock(repo)
+    assert done.returncode == 1 and "Traceback" not in done.stdout + done.stderr
+    assert session_end(done) == (
+        "nox > Session lock aborted: expected no other relock running in this clone, got another "
+        "`nox -s lock` holding .cache/relock.lock: wait for it to finish, then run again."
+    )
+    assert snapshot(repo) == before
+    assert not list(repo.glob(".cache/lock-staging*"))

@@ -295,6 +295,24 @@ def test_exit_status_says_whether_a_finding_fails(name, code, capsys):
         ("{not json", "expected JSON facts"),
         ('{"schema_version": 0}', "expected facts with schema_version 2"),
         ('{"schema_version": 2, "platform": {}}', "got a partial fact set"),
+        (
+            '{"schema_version": 2, "platform": [], "env_vars": {}, "distributions": {}, "frameworks": []}',
+            "expected platform as an object in",
+        ),
+        (
+            '{"schema_version": 2, "platform": {}, "env_vars": {}, "distributions": "x", "frameworks": []}',
+            "expected distributions as an object in",
+        ),
+        (
+            '{"schema_version": 2, "platform": {}, "env_vars": {}, "distributions": {}, '
+            '"frameworks": "torch"}',
+            "expected frameworks as a list in",
+        ),
+        (
+            '{"schema_version": 2, "platform": {}, "env_vars": {}, "distributions": {}, "frameworks": [], '
+            '"nvidia": 3}',
+            "expected nvidia as an object or null in",
+        ),
     ],
 )
 def test_bad_facts_file_is_one_line_and_exit_2(tmp_path, content, message):

@@ -1,0 +1,55 @@
+"""results/verify-<env>.json tells the truth about the last run, whatever became of it.
+
+`nox -s verify` writes a "running" record before it builds anything, a "failed" one when the build (or the
+check itself) fails before checks.verify could write its report, and checks.verify rewrites it at the end.
+Every record names when it was written, on which machine, and the sha256 of the locks the run used, so an
+old `"passed": true` can never be mistaken for this run's result.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import os
+import platform
+from pathlib import Path
+
+RUNNING, FAILED = "running", "failed"
+
+
+def machine() -> str:
+    """The machine in a few words: host name, OS and architecture."""
+    return f"{platform.node() or 'unknown host'} ({platform.system()} {platform.machine()})"
+
+
+def now() -> str:
+    return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+
+
+def record(env: str, locks: list[str], digest: str, status: str, failure: str | None = None) -> dict:
+    """What a run that has not (yet) produced checks.verify's report says about itself."""
+    return {
+        "environment": env,
+        "status": status,
+        "passed": False,
+        "time": now(),
+        "machine": machine(),
+        "locks": {"files": locks, "sha256": digest},
+        "failures": [failure] if failure else [],
+    }
+
+
+def write(path: Path, data: dict) -> None:
+    """Replace the file in one rename: a reader sees the old record or the new one, never half."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
+    os.replace(tmp, path)
+
+
+def still_running(path: Path) -> bool:
+    """True when the run ended without checks.verify rewriting the record (a crash, bad arguments)."""
+    try:
+        return json.loads(path.read_text()).get("status") == RUNNING
+    except (OSError, ValueError, AttributeError):
+        return True
