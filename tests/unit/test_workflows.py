@@ -90,6 +90,14 @@ def test_ci_on_macos_verifies_every_environment_by_conda_and_by_nox():
     assert "nox -s verify -- --allow-cpu" in runs(nox)
 
 
+def test_every_job_that_builds_environments_installs_their_pythons():
+    """The Pythons come from the table (envspec.pythons: 3.9 for the seeds, 3.12 for the current ones)."""
+    wanted = sorted(envspec.pythons(), key=lambda v: tuple(map(int, v.split("."))))
+    line = "uv python install " + " ".join(wanted)
+    for name, job in [("ci.yml", "linux"), ("ci.yml", "macos-nox"), ("relock.yml", "relock")]:
+        assert line in runs(load(name)["jobs"][job]), (name, job, line)
+
+
 def test_ci_says_why_macos_runs_without_the_gpu():
     text = (WORKFLOWS / "ci.yml").read_text()
     assert "Metal Performance Shaders (MPS) are not supported" in text
