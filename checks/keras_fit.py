@@ -90,7 +90,9 @@ def run(device: str) -> dict:
     if not (math.isfinite(initial) and math.isfinite(final)):
         report["failures"].append(f"expected finite losses, got {initial} -> {final}")
     elif not final * MIN_DROP <= initial:
-        report["failures"].append(f"expected the loss to fall at least {MIN_DROP:g}x, got {initial:.4g} -> {final:.4g}")
+        report["failures"].append(
+            f"expected the loss to fall at least {MIN_DROP:g}x, got {initial:.4g} -> {final:.4g}"
+        )
     if report["dtypes"] != ["float32"]:
         report["failures"].append(f"expected every weight float32, got {report['dtypes']}")
     off = [w for w in report["weights_on"] if not _on(w, device)]

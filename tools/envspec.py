@@ -234,7 +234,9 @@ def environments(root: Path = ROOT) -> dict[str, Environment]:
         layers = tuple(row.get("layers", ()))
         frozen = row.get("frozen", "")
         if not isinstance(frozen, str):
-            raise SpecError(f'{where}: expected frozen = "the reason its versions never move", got {frozen!r}')
+            raise SpecError(
+                f'{where}: expected frozen = "the reason its versions never move", got {frozen!r}'
+            )
         envs[name] = Environment(
             name, row["framework"], row["display"], root, python=python, python_floor=floor, floors=floors,
             layers=layers, frozen=frozen.strip(),
