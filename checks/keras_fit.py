@@ -66,7 +66,8 @@ def _on(where: str, device: str) -> bool:
 def run(device: str) -> dict:
     keras = tf.keras
     report = {"keras_version": keras_version(), "device": device, "failures": [], "how": (
-        f"Dense(16, tanh) -> Dense(1), Adam lr {LEARNING_RATE}, MSE, {N_POINTS} float32 points, batch {BATCH}, "
+        f"Dense(16, tanh) -> Dense(1), Adam lr {LEARNING_RATE}, MSE, {N_POINTS} float32 points, "
+        f"batch {BATCH}, "
         f"{EPOCHS} epochs, model.fit under tf.device({device!r})"
     )}  # fmt: skip
     x = np.linspace(-math.pi, math.pi, N_POINTS, dtype=np.float32).reshape(-1, 1)
@@ -104,7 +105,8 @@ def run(device: str) -> dict:
 
 def summary_line(report: dict) -> str:
     return (
-        f"keras {report['keras_version']} model.fit on {report['device']}: loss {report['initial_loss']:.4g} -> "
-        f"{report['final_loss']:.4g} in {EPOCHS} epochs, weights {'/'.join(report['dtypes'])} on "
-        f"{', '.join(report['weights_on'])}, {report['seconds']:.1f} s  {'ok' if report['passed'] else 'FAILED'}"
+        f"keras {report['keras_version']} model.fit on {report['device']}: "
+        f"loss {report['initial_loss']:.4g} -> {report['final_loss']:.4g} in {EPOCHS} epochs, "
+        f"weights {'/'.join(report['dtypes'])} on {', '.join(report['weights_on'])}, "
+        f"{report['seconds']:.1f} s  {'ok' if report['passed'] else 'FAILED'}"
     )

@@ -76,9 +76,13 @@ def test_each_platform_gets_its_framework():
     # The current ones: torch from one lock on three platforms; TF 2.19.1, the newest that loads
     # tensorflow-metal 1.2.0 (docs/tensorflow-metal-matrix.md), as `tensorflow` on the Mac.
     current = {t: names("torch-current", t)["torch"] for t in ENVS["torch-current"].targets}
-    assert set(current) == {"macos-arm64", "linux-x86_64", "linux-aarch64"} and len(set(current.values())) == 1
+    assert (
+        set(current) == {"macos-arm64", "linux-x86_64", "linux-aarch64"} and len(set(current.values())) == 1
+    )
     mac, linux = names("tf-current", "macos-arm64"), names("tf-current", "linux-x86_64")
-    assert mac["tensorflow"] == "2.19.1" and mac["tensorflow-metal"] == "1.2.0" and "tensorflow-cpu" not in mac
+    assert (
+        mac["tensorflow"] == "2.19.1" and mac["tensorflow-metal"] == "1.2.0" and "tensorflow-cpu" not in mac
+    )
     assert linux["tensorflow-cpu"] == "2.19.1" and "tensorflow-metal" not in linux
 
 

@@ -243,9 +243,10 @@ def keras_3(f: dict) -> Finding | None:
             "keras-3",
             "fail",
             f"TF_USE_LEGACY_KERAS=1 with TensorFlow {tf_version} but tf-keras is not installed",
-            "TF_USE_LEGACY_KERAS=1 makes tf.keras the tf-keras package (Keras 2); without it `tf.keras` fails "
-            "to import",
-            f"`pip install tf-keras~={minor}.0` (add it to the environment's .in and `nox -s lock`), or unset "
+            "TF_USE_LEGACY_KERAS=1 makes tf.keras the tf-keras package (Keras 2); without it `tf.keras` "
+            "fails to import",
+            f"`pip install tf-keras~={minor}.0` (add it to the environment's .in and `nox -s lock`), or "
+            "unset "
             "TF_USE_LEGACY_KERAS to use Keras 3",
         )
     if legacy:

@@ -71,7 +71,8 @@ def torch_macos_wheel(f: dict) -> Finding | None:
             "fail",
             f"macOS {macos_reported(f)} and {what}: "
             + (f"pip says `{first_line(build)}`" if no_wheel else "a torch built for macOS 14+"),
-            f"torch >= {FIRST_TORCH_NEEDING_MACOS_14} ships macOS arm64 wheels tagged macosx_14_0 only, so pip "
+            f"torch >= {FIRST_TORCH_NEEDING_MACOS_14} ships macOS arm64 wheels tagged macosx_14_0 only, so "
+            "pip "
             "on macOS 13 finds no wheel; and its MPS backend needs macOS 14",
             "update macOS to 14 or newer (Software Update), or use the `torch` environment "
             "(torch 2.8.0, macOS 12.3+): `nox -s \"verify(env='torch')\"`",
