@@ -45,6 +45,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--trace", action="store_true", help="print the loss every 100th step, as the original")
     p.add_argument("--no-cpu-baseline", action="store_true", help="skip the CPU run beside the GPU run")
     p.add_argument(
+        "--no-extra",
+        action="store_true",
+        help="skip the framework's extra checks (tensorflow: the Keras model.fit on the chosen device)",
+    )
+    p.add_argument(
         "--no-distributed",
         action="store_true",
         help="skip the framework's distributed smoke (torch: the all-reduce, NCCL over every GPU, else "
@@ -133,6 +138,15 @@ def run(args: argparse.Namespace) -> dict:
             f"{_num(gpu_runs[0]['us_per_step']):.0f} us/step): expected for a model this small, where each "
             "step is a few tiny kernels and a host sync. `nox -s bench` shows from which N the GPU wins."
         )
+    report["extra"] = {}
+    for name in [] if args.no_extra else frameworks.extra_checks(fw):
+        short = name.rpartition(".")[2]  # its failures read "keras_fit: ..."
+        try:
+            report["extra"][short] = importlib.import_module(name).run(devices[0])
+        except Exception as exc:  # a crash is this check's failure, not verify's
+            last = traceback.format_exception_only(type(exc), exc)[-1].strip()
+            report["extra"][short] = {"passed": False, "failures": [f"raised {last}"], "crashed": True}
+        report["failures"].extend(f"{short}: {f}" for f in report["extra"][short]["failures"])
     if fw.DISTRIBUTED_SMOKE and not args.no_distributed:
         report["distributed"] = importlib.import_module(fw.DISTRIBUTED_SMOKE).launch()
         smoke = fw.DISTRIBUTED_SMOKE.rpartition(".")[2]  # its failures read "allreduce: ..."
@@ -168,6 +182,11 @@ def summary(report: dict) -> list[str]:
             f"max |coef - float64 ref| {_num(r['max_coefficient_error']):.2g}, "
             f"{_num(r['us_per_step']):.0f} us/step  {'ok' if r['passed'] else 'FAILED'}"
         )
+    for short, extra in report.get("extra", {}).items():
+        if not extra.get("crashed"):
+            module = next(m for m in frameworks.extra_checks(frameworks.load(report["framework"]))
+                          if m.rpartition(".")[2] == short)  # fmt: skip
+            lines.append("  " + importlib.import_module(module).summary_line(extra))
     if report.get("distributed"):
         smoke = importlib.import_module(frameworks.load(report["framework"]).DISTRIBUTED_SMOKE)
         lines += smoke.rank_lines(report["distributed"])

@@ -140,13 +140,17 @@ class Environment(Lockable):
     # target -> the oldest OS the lock promises to serve there (macOS or glibc version, by the target).
     floors: dict[str, str] = field(default_factory=lambda: {"macos-arm64": "12.3", "linux-x86_64": "2.28"})
     layers: tuple[str, ...] = ("dev", "notebook")
+    # Why its versions never move ("" for an environment that does): `nox -s lock -- --upgrade` and
+    # `--upgrade-package` relock a frozen environment only from its inputs (tools/relock.py).
+    frozen: str = ""
 
     def __init__(self, name: str, framework: str, display: str, root: Path = ROOT, *, python: str = "3.9",
                  python_floor: str = "", floors: dict[str, str] | None = None,
-                 layers: tuple[str, ...] = ("dev", "notebook")) -> None:  # fmt: skip
+                 layers: tuple[str, ...] = ("dev", "notebook"), frozen: str = "") -> None:  # fmt: skip
         floors = dict(floors or {"macos-arm64": "12.3", "linux-x86_64": "2.28"})
         super().__init__(name, python, python_floor, tuple(floors), root)
         self.framework, self.display, self.floors, self.layers = framework, display, floors, tuple(layers)
+        self.frozen = frozen
 
     @property
     def conda_file(self) -> Path:
@@ -228,9 +232,14 @@ def environments(root: Path = ROOT) -> dict[str, Environment]:
             raise SpecError(f"{where}: expected targets among {sorted(known)}, got {unknown or 'none'}")
         floors = {t: str(v) for t, v in row["targets"].items()}
         layers = tuple(row.get("layers", ()))
+        frozen = row.get("frozen", "")
+        if not isinstance(frozen, str):
+            raise SpecError(
+                f'{where}: expected frozen = "the reason its versions never move", got {frozen!r}'
+            )
         envs[name] = Environment(
             name, row["framework"], row["display"], root, python=python, python_floor=floor, floors=floors,
-            layers=layers,
+            layers=layers, frozen=frozen.strip(),
         )  # fmt: skip
     return envs
 

@@ -6,6 +6,10 @@ only when every one of them succeeded. Each uv lock is resolved for its own Pyth
 staging folder's pyproject.toml carries that lock's `[tool.uv] environments` (uv reads them from its
 working folder and accepts them nowhere else), derived from pyproject.toml's [tool.gpuenv] tables.
 
+A frozen environment (`frozen = "why"` in its pyproject.toml row: the seeds) is never upgraded: under
+`--upgrade` or `--upgrade-package` its lock and layers are relocked as by a plain `nox -s lock`, which moves
+only what its inputs force (nothing, when they are unchanged). Seeds never move, current ones do.
+
 The noxfile calls `options`, `check` and `relock`; every failure is a RelockError whose message is the one
 line the session prints.
 """
@@ -92,10 +96,12 @@ def relock(plan: list[locks.Lock], opts: Options, root: Path, log: Log) -> None:
     """Resolve every lock in a staging copy, then move the changed ones into place."""
     if not shutil.which("uv"):
         raise RelockError("expected uv on PATH to lock, got none: `pipx install uv` or `pip install uv`")
-    pinned = locks.pinned_names(plan)
+    pinned = locks.pinned_names([lock for lock in plan if not frozen(lock)])
     for name in opts.upgrade_package:
         if not locks.PACKAGE_NAME.match(name) or canonicalize_name(name) not in pinned:
-            raise RelockError(f"--upgrade-package: expected a package pinned in some lock, got {name!r}")
+            raise RelockError(
+                f"--upgrade-package: expected a package pinned in some lock that is not frozen, got {name!r}"
+            )
     with one_relock(root):
         (root / ".cache").mkdir(exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix="lock-staging-", dir=root / ".cache"))  # this run's own
@@ -184,8 +190,8 @@ def chains(plan: list[locks.Lock]) -> list[list[locks.Lock]]:
 
 
 def waves(found: list[list[locks.Lock]]) -> list[list[list[locks.Lock]]]:
-    """The chains in waves: first those whose locks others are constrained by (tools.txt, through dev.in's
-    `-c tools.txt`), then the rest at once."""
+    """The chains in waves: first those whose locks others are resolved within (tools.txt, for the host
+    venv's dev.txt), then the rest at once."""
 
     def needed_by_others(chain: list[locks.Lock]) -> bool:
         outputs = {lock.output for lock in chain}
@@ -214,8 +220,21 @@ def _resolve_chains(chains: list[list[locks.Lock]], staging: Path, opts: Options
         raise errors[0]
 
 
+def frozen(lock: locks.Lock) -> str:
+    """Why this lock's versions never move (its environment's `frozen` reason), or ""."""
+    return getattr(lock.lockable, "frozen", "")
+
+
+def options_for(lock: locks.Lock, opts: Options) -> Options:
+    """The options one lock is resolved with: a frozen environment's locks are never upgraded."""
+    return Options() if frozen(lock) and (opts.upgrade or opts.upgrade_package) else opts
+
+
 def _resolve(lock: locks.Lock, staging: Path, workdir: Path, opts: Options, log: Log) -> bool:
     """Resolve one lock into its staged copy and stamp it; False where it cannot be made here (conda)."""
+    if options_for(lock, opts) != opts:
+        log(f"{lock.rel()} is frozen ({frozen(lock)}): relocked from its inputs only, not upgraded")
+        opts = options_for(lock, opts)
 
     def staged(path: Path) -> Path:
         return staging / path.relative_to(lock.root)

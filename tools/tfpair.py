@@ -349,12 +349,23 @@ def locked_pairs(env: envspec.Environment, checks: list, cache: Path) -> list[Pa
         cache,
         env.python,
     )
-    if result.links and not result.apple:
+    if result.links and not result.apple and not binaries_pair(tf.version, plugin.version):
         result.problems.append(
-            f"{tf.name}=={tf.version} + {PLUGIN}=={plugin.version} links but is not a pair in Apple's table "
-            f"({'; '.join(result.apple_notes)}): pin a documented pair in requirements/{env.name}.in"
+            f"{tf.name}=={tf.version} + {PLUGIN}=={plugin.version} links but is a pair neither in Apple's "
+            f"table nor in the binaries' rows ({'; '.join(result.apple_notes)}): pin a pair of either in "
+            f"requirements/{env.name}.in"
         )
     return [result]
+
+
+def binaries_pair(tf_version: str, metal_version: str, table: dict | None = None) -> bool:
+    """The binaries' row (`nox -s pair -- --matrix`, written where Apple's table is silent or wrong: TF
+    2.18-2.21) pairs this TF minor with exactly this plugin: the pairing doctor follows."""
+    rows = (table or apple_table()).get("binaries", [])
+    return any(
+        r["tensorflow"] == _minor(tf_version) and r["metal"] and Version(r["metal"]) == Version(metal_version)
+        for r in rows
+    )
 
 
 class PairError(Exception):

@@ -21,7 +21,9 @@ from pathlib import Path
 from checks import frameworks, platform_facts
 
 SCHEMA_VERSION = 2
-ENV_VARS = ("PYTORCH_ENABLE_MPS_FALLBACK", "CUDA_VISIBLE_DEVICES", "SYSTEM_VERSION_COMPAT")
+ENV_VARS = (
+    "PYTORCH_ENABLE_MPS_FALLBACK", "CUDA_VISIBLE_DEVICES", "SYSTEM_VERSION_COMPAT", "TF_USE_LEGACY_KERAS",
+)  # fmt: skip
 # Distributions whose installed versions decide the rules, read from their metadata without importing
 # them (a TF whose import dies still has a version): NumPy, which every environment has, and each
 # registered framework's.

@@ -22,6 +22,12 @@ part, replayed fact sets):
                        and "failures"), `rank_lines(report)` and `summary_line(report)` (torch:
                        checks.allreduce, an all-reduce under torchrun)
 
+Optional, declared where a framework has it (a module without it has none; `extra_checks` reads it):
+
+    EXTRA_CHECKS       module names verify runs after the fit, each on the chosen device:
+                       `run(device) -> report` (with "passed" and "failures") and `summary_line(report)`
+                       (tensorflow: checks.keras_fit, a Keras model.fit)
+
 Functions and classes, which need the framework:
 
     version()                         the framework's version string
@@ -107,6 +113,11 @@ def doctor_facts(name: str) -> dict:
     except Exception as exc:  # NotFoundError for a TF plugin, ImportError/TypeError for NumPy 2, dyld's
         return {"import_error": import_error(exc)}
     return {"import_error": None, **module.doctor_facts()}
+
+
+def extra_checks(module: ModuleType) -> tuple[str, ...]:
+    """The framework's optional extra checks (EXTRA_CHECKS), () where it declares none."""
+    return tuple(getattr(module, "EXTRA_CHECKS", ()) or ())
 
 
 _declared_cache: dict[str, dict] = {}

@@ -25,10 +25,14 @@ from checks.sine_fit import FitRun
 # Declared: literals that frameworks.declared() reads from this source without importing TensorFlow.
 NAME = "tensorflow"
 # tensorflow-macos is the macOS arm64 build of TF 2.9, tensorflow-cpu the Linux CPU build; tensorflow-metal
-# is Apple's GPU plugin. doctor reads their versions even where `import tensorflow` dies.
-DISTRIBUTIONS = ("tensorflow", "tensorflow-macos", "tensorflow-cpu", "tensorflow-metal")
+# is Apple's GPU plugin; keras is what tf.keras is (Keras 3 from TF 2.16 on), tf-keras the Keras 2 that
+# TF_USE_LEGACY_KERAS=1 selects there. doctor reads their versions even where `import tensorflow` dies.
+DISTRIBUTIONS = ("tensorflow", "tensorflow-macos", "tensorflow-cpu", "tensorflow-metal", "keras", "tf-keras")
 CPU_DEVICE = "/CPU:0"
 DISTRIBUTED_SMOKE = None  # the tf environment has no distributed smoke
+# Optional (frameworks.extra_checks): verify runs each on the chosen device after the fit. Keras is how
+# most TensorFlow code reaches the GPU, and where TF releases break it (Keras 3 from TF 2.16 on).
+EXTRA_CHECKS = ("checks.keras_fit",)
 
 
 def version() -> str:

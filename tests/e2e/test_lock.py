@@ -151,34 +151,45 @@ def test_a_failed_relock_leaves_every_lock_as_it_was(repo):
 
 @pytest.mark.network
 def test_upgrade_package_moves_only_that_package(repo):
-    """Force two old pins, drop the force (plain relock keeps them), upgrade one (only it moves), then all."""
-    torch_in = repo / "requirements" / "torch.in"
-    original = torch_in.read_text()
-    torch_in.write_text(original + "filelock==3.18.0\njinja2==3.1.5\n")
+    """Force two old pins, drop the force (plain relock keeps them), upgrade one (only it moves), then all;
+    the frozen seeds (torch, tf and their layers) never move under either."""
+    current_in = repo / "requirements" / "torch-current.in"
+    original = current_in.read_text()
+    current_in.write_text(original + "filelock==3.18.0\njinja2==3.1.5\n")
     assert nox_lock(repo).returncode == 0
-    torch_in.write_text(original)
+    current_in.write_text(original)
     done = nox_lock(repo)
     assert done.returncode == 0, done.stdout + done.stderr
-    torch_txt = repo / "requirements" / "torch.txt"
-    assert pins(torch_txt)["filelock"] == {"3.18.0"} and pins(torch_txt)["jinja2"] == {"3.1.5"}
+    current_txt = repo / "requirements" / "torch-current.txt"
+    assert pins(current_txt)["filelock"] == {"3.18.0"} and pins(current_txt)["jinja2"] == {"3.1.5"}
+    seeds = {
+        lock.output.name: lock.output.read_bytes()
+        for lock in locks.plan(repo)
+        if lock.kind == "uv" and getattr(lock.lockable, "frozen", "")
+    }
+    assert sorted(seeds) == ["tf-dev.txt", "tf-notebook.txt", "tf.txt", "torch-dev.txt", "torch-notebook.txt",
+                             "torch.txt"]  # fmt: skip
 
     kept = repo.parent / "kept"
     shutil.copytree(repo / "requirements", kept)
     done = nox_lock(repo, "--upgrade-package", "filelock")
     assert done.returncode == 0, done.stdout + done.stderr
+    assert "requirements/torch.txt is frozen (the seed: " in done.stdout + done.stderr
     moved = {}
     for lock in sorted(kept.glob("*.txt")):
         moved[lock.name] = locks.pin_changes(lock, repo / "requirements" / lock.name)
         assert all(change.startswith("filelock 3.18.0 -> ") for change in moved[lock.name]), moved
-    assert moved["torch.txt"] and moved["torch-dev.txt"]  # the dev layer follows its environment's lock
-    assert pins(torch_txt)["jinja2"] == {"3.1.5"}
+    assert moved["torch-current.txt"] and moved["torch-current-dev.txt"]  # the dev layer follows its lock
+    assert pins(current_txt)["jinja2"] == {"3.1.5"}
     assert nox_lock(repo, "--check").returncode == 0
 
-    # --upgrade moves the rest too: jinja2 leaves the old pin plain relocks kept.
+    # --upgrade moves the rest too: jinja2 leaves the old pin plain relocks kept; the seeds stay as they were.
     done = nox_lock(repo, "--upgrade")
     assert done.returncode == 0, done.stdout + done.stderr
-    assert "requirements/torch.txt written: " in done.stdout + done.stderr
-    assert pins(torch_txt)["jinja2"] != {"3.1.5"}
+    assert "requirements/torch-current.txt written: " in done.stdout + done.stderr
+    assert pins(current_txt)["jinja2"] != {"3.1.5"}
+    assert {name: (repo / "requirements" / name).read_bytes() for name in seeds} == seeds
+    assert nox_lock(repo, "--check").returncode == 0
 
 
 def test_a_second_relock_is_refused_in_one_line(repo):

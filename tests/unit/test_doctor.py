@@ -88,6 +88,47 @@ EXPECTED = {
     },
     "linux-no-python39": {"env-python": "fail", "nvidia-driver": "ok"},
     "linux-no-python312": {"env-python": "fail", "nvidia-driver": "ok"},
+    # The current stacks (issue 14); hand-written, each marked so in its _source.
+    "linux-cuda13-driver-570": {"nvidia-driver": "ok", "torch-import": "ok", "torch-cuda": "fail"},
+    "mac-m1-macos-13-torch-current-no-wheel": {
+        "apple-silicon": "ok",
+        "rosetta": "ok",
+        "macos-version": "ok",
+        "mps-fallback": "ok",
+        "environment-build": "fail",
+        "torch-macos-wheel": "fail",
+    },
+    "mac-m1-python313-no-tensorflow-metal": {
+        "apple-silicon": "ok",
+        "rosetta": "ok",
+        "macos-version": "ok",
+        "mps-fallback": "ok",
+        "environment-build": "fail",
+        "numpy-tf": "ok",
+        "tf-metal-python": "fail",
+        "tf-metal-pair": "fail",
+        "keras-3": "ok",
+    },
+    "mac-m1-tf-current-legacy-keras-missing": {
+        "apple-silicon": "ok",
+        "rosetta": "ok",
+        "macos-version": "ok",
+        "mps-fallback": "ok",
+        "tf-import": "ok",
+        "numpy-tf": "ok",
+        "tf-metal-pair": "ok",
+        "keras-3": "fail",
+        "tf-gpu": "ok",
+    },
+    "mac-m4-macos-26-as-16": {
+        "apple-silicon": "ok",
+        "rosetta": "ok",
+        "macos-version": "ok",
+        "mps-fallback": "ok",
+        "torch-import": "ok",
+        "torch-macos-wheel": "ok",
+        "torch-mps": "ok",
+    },
     "mac-intel": {"apple-silicon": "fail"},
     "mac-intel-build-error": {"apple-silicon": "fail", "environment-build": "fail"},
     "mac-m1-torch-ok": {
@@ -177,6 +218,7 @@ EXPECTED = {
         "tf-import": "fail",
         "numpy-tf": "ok",
         "tf-metal-pair": "fail",
+        "keras-3": "ok",
     },
     "mac-m1-tf-no-metal": {
         "apple-silicon": "ok",
@@ -462,3 +504,18 @@ def test_rules_markdown_prints_and_rewrites_between_the_markers(tmp_path, capsys
     with pytest.raises(SystemExit) as exc:
         doctor.main(["--rules-markdown", str(tmp_path / "plain.md")])
     assert exc.value.code == 2
+
+
+def test_the_current_stacks_texts():
+    """What users of torch-current and tf-current see: the exact pip line, and the way out."""
+    f = findings("mac-m1-macos-13-torch-current-no-wheel")["torch-macos-wheel"]
+    assert "`ERROR: No matching distribution found for torch==2.15.0`" in f.summary
+    assert "macosx_14_0" in f.meaning and "torch 2.8.0, macOS 12.3+" in f.fix
+    f = findings("mac-m1-python313-no-tensorflow-metal")["tf-metal-python"]
+    assert "Python 3.13.5" in f.summary and "3.9-3.12" in f.meaning and "tf-current" in f.fix
+    f = findings("mac-m1-tf-current-legacy-keras-missing")["keras-3"]
+    assert "tf-keras~=2.19.0" in f.fix
+    f = findings("mac-m4-macos-26-as-16")["macos-version"]
+    assert "python/cpython#135675" in f.summary and "MPS needs 14.0+" in f.summary  # torch 2.15's floor
+    f = findings("linux-cuda13-driver-570")["torch-cuda"]
+    assert "driver >= 580" in f.meaning

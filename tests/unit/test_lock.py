@@ -6,11 +6,13 @@ real PyPI: marked network) on a copy of the repository.
 
 from __future__ import annotations
 
+import os
+import sys
 from pathlib import Path
 
 import pytest
 
-from tools import envspec, locks
+from tools import envspec, locks, relock
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -75,6 +77,8 @@ def test_each_input_makes_its_locks_stale(repo):
         "requirements/tf.txt",
         "requirements/torch-dev.txt",
         "requirements/tf-dev.txt",
+        "requirements/torch-current-dev.txt",
+        "requirements/tf-current-dev.txt",
         "requirements/mlx-dev.txt",
         "requirements/dev.txt",  # the host venv's lock: dev.in alone
     }
@@ -142,3 +146,50 @@ def test_the_host_venv_relocks_with_the_tools_uv():
     assert uv("dev.txt") == uv("tools.txt") and len(uv("tools.txt")) == 1
     dev = {lock.rel(): lock for lock in locks.plan()}["requirements/dev.txt"]
     assert [c.name for c in dev.constraints] == ["tools.txt"]
+
+
+# --- frozen environments: seeds never move, current ones do ---------------------------------------------
+
+
+def test_the_seeds_are_frozen_and_the_current_ones_are_not():
+    envs = envspec.environments()
+    assert {name for name, env in envs.items() if env.frozen} == {"torch", "tf"}
+    assert all(envs[name].frozen.startswith("the seed: ") for name in ("torch", "tf"))
+    assert not envs["torch-current"].frozen and not envs["tf-current"].frozen
+
+
+def test_upgrade_options_skip_every_lock_of_a_frozen_environment():
+    """--upgrade and --upgrade-package reach no lock of a frozen environment (its layers included); a plain
+    relock and the other locks keep the options they were given."""
+    upgrade, one = relock.Options(upgrade=True), relock.Options(upgrade_package=("filelock",))
+    for lock in locks.plan():
+        if lock.kind != "uv":
+            continue
+        seed = isinstance(lock.lockable, envspec.Environment) and lock.lockable.name in ("torch", "tf")
+        assert bool(relock.frozen(lock)) == seed, lock.rel()
+        for opts in (upgrade, one):
+            assert relock.options_for(lock, opts) == (relock.Options() if seed else opts), lock.rel()
+        assert relock.options_for(lock, relock.Options()) == relock.Options()
+
+
+def test_upgrade_package_of_a_package_only_a_frozen_lock_has_is_refused(repo, monkeypatch):
+    """tensorflow-macos is pinned only in the frozen tf lock: upgrading it would move nothing, so it is an
+    error, one line, before anything is resolved."""
+    monkeypatch.setenv("PATH", os.pathsep.join([str(Path(sys.executable).parent), os.environ["PATH"]]))  # uv
+    with pytest.raises(relock.RelockError) as err:
+        relock.relock(locks.plan(repo), relock.Options(upgrade_package=("tensorflow-macos",)), repo, print)
+    assert str(err.value) == (
+        "--upgrade-package: expected a package pinned in some lock that is not frozen, got 'tensorflow-macos'"
+    )
+    assert not (repo / ".cache" / "lock-staging").exists()
+
+
+def test_a_frozen_value_that_is_not_a_reason_is_refused(repo):
+    pyproject = repo / "pyproject.toml"
+    pyproject.write_text(pyproject.read_text().replace('frozen = "the seed: torch', 'frozen = true\n# "', 1))
+    with pytest.raises(envspec.SpecError) as err:
+        envspec.environments(repo)
+    assert str(err.value) == (
+        'pyproject.toml [tool.gpuenv.environments.torch]: expected frozen = "the reason its versions never '
+        'move", got True'
+    )

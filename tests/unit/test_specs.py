@@ -10,12 +10,18 @@ from tools import envspec
 ENVS = envspec.environments()
 
 
-def test_table_lists_the_environments():
-    assert {"torch": "torch", "tf": "tensorflow", "mlx": "mlx"} == {n: e.framework for n, e in ENVS.items()}
+def test_table_lists_the_seeds_and_the_current_environments():
+    assert {n: e.framework for n, e in ENVS.items()} == {
+        "torch": "torch", "tf": "tensorflow", "torch-current": "torch", "tf-current": "tensorflow",
+        "mlx": "mlx",
+    }  # fmt: skip
+    assert {n: e.python for n, e in ENVS.items()} == {
+        "torch": "3.9", "tf": "3.9", "torch-current": "3.12", "tf-current": "3.12", "mlx": "3.12",
+    }  # fmt: skip
 
 
 @pytest.mark.parametrize("name", list(ENVS))
-def test_conda_file_is_the_rows_python_plus_the_hashed_lock(name):
+def test_conda_file_is_its_python_plus_the_hashed_lock(name):
     doc = envspec.read_conda_file(ENVS[name])
     assert f"python={ENVS[name].python}" in doc["dependencies"]
     pip = next(d["pip"] for d in doc["dependencies"] if isinstance(d, dict))
@@ -67,6 +73,18 @@ def test_each_platform_gets_its_framework():
     assert "tensorflow-cpu" not in mac
     assert linux["tensorflow-cpu"] == "2.9.3" and "tensorflow-metal" not in linux
     assert int(mac["numpy"].split(".")[0]) == 1 == int(linux["numpy"].split(".")[0])
+
+    # The current ones: torch from one lock on three platforms; TF 2.19.1, the newest that loads
+    # tensorflow-metal 1.2.0 (docs/tensorflow-metal-matrix.md), as `tensorflow` on the Mac.
+    current = {t: names("torch-current", t)["torch"] for t in ENVS["torch-current"].targets}
+    assert (
+        set(current) == {"macos-arm64", "linux-x86_64", "linux-aarch64"} and len(set(current.values())) == 1
+    )
+    mac, linux = names("tf-current", "macos-arm64"), names("tf-current", "linux-x86_64")
+    assert (
+        mac["tensorflow"] == "2.19.1" and mac["tensorflow-metal"] == "1.2.0" and "tensorflow-cpu" not in mac
+    )
+    assert linux["tensorflow-cpu"] == "2.19.1" and "tensorflow-metal" not in linux
 
 
 def test_malformed_yaml_is_one_clear_line(tmp_path):

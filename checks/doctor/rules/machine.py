@@ -127,6 +127,10 @@ def macos_version(f: dict) -> Finding | None:
             "GPU is unavailable even with a correct install",
             f"update macOS to {floor} or newer (Software Update)",
         )
+    if found[:1] == (16,):
+        # Not a macOS of its own: Apple went from 15 to 26, and Python built with an older SDK reports 26 as
+        # 16.0 (python/cpython#135675). Either way it is above every floor: say what it is, fail nothing.
+        reported = f"{reported} (macOS 26 as an older-SDK Python reports it, python/cpython#135675)"
     return Finding("macos-version", "ok", f"macOS {reported} (MPS needs {floor}+)")
 
 

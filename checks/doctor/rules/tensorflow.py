@@ -33,6 +33,17 @@ TF_FIRST_NUMPY2 = (2, 18)
 PAIR_HINT = "`nox -s pair -- tensorflow-macos==2.9.2 tensorflow-metal==0.7.0` lists the missing symbols"
 
 
+# tensorflow-metal 1.2.0 (January 2025) is the last release; its wheels are cp39-cp312 (PyPI's files).
+LAST_METAL_PYTHON = (3, 12)
+NO_METAL_WHEEL = "No matching distribution found for tensorflow-metal"
+# Keras 3 is tf.keras from TF 2.16 on; Keras 2 code needs tf-keras and TF_USE_LEGACY_KERAS=1.
+TF_FIRST_KERAS3 = (2, 16)
+KERAS3_SAVEDMODEL = (
+    "File format not supported: filepath=... Keras 3 only supports V3 `.keras` files and legacy H5 format "
+    "files (`.h5` extension)"
+)
+
+
 def installed_tf(f: dict) -> str | None:
     d = f["distributions"]
     return d.get("tensorflow-macos") or d.get("tensorflow") or d.get("tensorflow-cpu")
@@ -188,6 +199,69 @@ def _newest_pair_fix() -> str:
 
 
 @rule(
+    "tf-metal-python",
+    symptom=f"`ERROR: {NO_METAL_WHEEL}` (Python 3.13 or newer on a Mac)",
+    cause="tensorflow-metal 1.2.0, the last release, has wheels for CPython 3.9-3.12 only",
+    fix="Python 3.12 (the `tf-current` environment)",
+)
+def tf_metal_python(f: dict) -> Finding | None:
+    build = f.get("build_error") or ""
+    python = version(f["platform"]["python"])
+    has_tf = installed_tf(f) is not None
+    if not on_apple_silicon(f) or not (has_tf or NO_METAL_WHEEL in build):
+        return None
+    if python[:2] > LAST_METAL_PYTHON:
+        shown = f"pip says `{first_line(build)}`" if NO_METAL_WHEEL in build else "no tensorflow-metal wheel"
+        return Finding(
+            "tf-metal-python",
+            "fail",
+            f"Python {f['platform']['python']}: {shown}",
+            "tensorflow-metal 1.2.0 (January 2025) is the last release and has wheels for CPython 3.9-3.12 "
+            "only, so TensorFlow on this Python has no Metal GPU",
+            "use Python 3.12: the `tf-current` environment (`nox -s \"verify(env='tf-current')\"`, or "
+            "`conda env create -f environment-tf-current.yml`)",
+        )
+    return None  # Python 3.12 or older: tensorflow-metal has wheels; rule tf-metal-pair judges the plugin
+
+
+@rule(
+    "keras-3",
+    symptom=f"Keras 2 code fails under TF 2.16+, e.g. `ValueError: {KERAS3_SAVEDMODEL}`",
+    cause="TensorFlow 2.16+ ships Keras 3 as tf.keras; Keras 2 code (SavedModel loading, tf.keras internals) "
+    "breaks",
+    fix="port to Keras 3, or `pip install tf-keras` (its version matching TF's minor) and "
+    "`TF_USE_LEGACY_KERAS=1` before importing TensorFlow",
+)
+def keras_3(f: dict) -> Finding | None:
+    tf_version, d = installed_tf(f), f["distributions"]
+    if not tf_version or version(tf_version)[:2] < TF_FIRST_KERAS3:
+        return None
+    keras, legacy = d.get("keras"), f["env_vars"].get("TF_USE_LEGACY_KERAS") == "1"
+    minor = ".".join(map(str, version(tf_version)[:2]))
+    if legacy and not d.get("tf-keras"):
+        return Finding(
+            "keras-3",
+            "fail",
+            f"TF_USE_LEGACY_KERAS=1 with TensorFlow {tf_version} but tf-keras is not installed",
+            "TF_USE_LEGACY_KERAS=1 makes tf.keras the tf-keras package (Keras 2); without it `tf.keras` "
+            "fails to import",
+            f"`pip install tf-keras~={minor}.0` (add it to the environment's .in and `nox -s lock`), or "
+            "unset "
+            "TF_USE_LEGACY_KERAS to use Keras 3",
+        )
+    if legacy:
+        return Finding(
+            "keras-3", "ok", f"tf.keras is tf-keras {d.get('tf-keras')} (Keras 2, TF_USE_LEGACY_KERAS=1)"
+        )
+    return Finding(
+        "keras-3",
+        "ok",
+        f"tf.keras is Keras {keras or '?'} under TensorFlow {tf_version}: Keras 2 code may fail (e.g. "
+        f"`{KERAS3_SAVEDMODEL}`); tf-keras with TF_USE_LEGACY_KERAS=1 restores Keras 2",
+    )
+
+
+@rule(
     "tf-gpu",
     symptom="TF on CPU",
     cause="no Metal device registered (Mac); tensorflow-cpu by design (Linux)",
@@ -229,4 +303,4 @@ def tf_gpu(f: dict) -> Finding | None:
     )
 
 
-RULES = (tf_import, numpy_tf, tf_metal_pair, tf_gpu)
+RULES = (tf_import, numpy_tf, tf_metal_python, tf_metal_pair, keras_3, tf_gpu)

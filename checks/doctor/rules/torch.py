@@ -17,6 +17,10 @@ from checks.doctor.rule import (
 # CUDA minor-version compatibility: a CUDA 12.x build runs on any driver >= 525 (NVIDIA's "Minor Version
 # Compatibility" table: 12.x >= 525, 11.x >= 450, 13.x >= 580).
 MIN_DRIVER_FOR_CUDA_MAJOR = {11: 450, 12: 525, 13: 580}
+# torch's macOS arm64 wheels are tagged macosx_14_0 from 2.12 on (PyPI's files; `nox -s wheels` checks the
+# torch-current lock's against its 14.0 floor): pip on macOS 13 finds none. Before 2.12: macosx_11_0.
+FIRST_TORCH_NEEDING_MACOS_14 = "2.12"
+NO_WHEEL = "No matching distribution found for torch"
 
 
 @rule(
@@ -41,6 +45,41 @@ def torch_import(f: dict) -> Finding | None:
             "report the text above",
         )
     return Finding("torch-import", "ok", f"torch {t['version']} imports")
+
+
+@rule(
+    "torch-macos-wheel",
+    symptom=f"`ERROR: {NO_WHEEL}` (pip on macOS 13), or MPS missing after forcing an install",
+    cause=f"torch >= {FIRST_TORCH_NEEDING_MACOS_14} has macOS arm64 wheels tagged macosx_14_0 only, and its "
+    "MPS needs macOS 14",
+    fix="update macOS to 14+, or use the `torch` environment (torch 2.8.0, macOS 12.3+)",
+)
+def torch_macos_wheel(f: dict) -> Finding | None:
+    if not on_apple_silicon(f):
+        return None
+    macos = version(macos_reported(f))
+    installed = (f.get("torch") or {}).get("version") or f["distributions"].get("torch")
+    build = f.get("build_error") or ""
+    wants_current = version(installed) >= version(FIRST_TORCH_NEEDING_MACOS_14) if installed else False
+    no_wheel = NO_WHEEL in build or ("torch" in build and "macosx_14_0" in build)
+    if not (wants_current or no_wheel):
+        return None
+    what = f"torch {installed}" if installed else "the torch the lock pins"
+    if macos and macos[:2] < (14, 0):
+        return Finding(
+            "torch-macos-wheel",
+            "fail",
+            f"macOS {macos_reported(f)} and {what}: "
+            + (f"pip says `{first_line(build)}`" if no_wheel else "a torch built for macOS 14+"),
+            f"torch >= {FIRST_TORCH_NEEDING_MACOS_14} ships macOS arm64 wheels tagged macosx_14_0 only, so "
+            "pip "
+            "on macOS 13 finds no wheel; and its MPS backend needs macOS 14",
+            "update macOS to 14 or newer (Software Update), or use the `torch` environment "
+            "(torch 2.8.0, macOS 12.3+): `nox -s \"verify(env='torch')\"`",
+        )
+    if no_wheel:
+        return None  # another cause: rule environment-build shows pip's text
+    return Finding("torch-macos-wheel", "ok", f"macOS {macos_reported(f)} has wheels for {what} (14.0+)")
 
 
 @rule(
@@ -159,4 +198,4 @@ def torch_cuda(f: dict) -> Finding | None:
     )
 
 
-RULES = (torch_import, torch_mps, torch_cuda)
+RULES = (torch_import, torch_macos_wheel, torch_mps, torch_cuda)
