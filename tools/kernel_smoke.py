@@ -22,7 +22,11 @@ def smoke(kernel_name: str, framework: str) -> str | None:
     """None when the kernel ran the imports, else why not (its error, as Python reported it)."""
     manager, client = start_new_kernel(kernel_name=kernel_name, startup_timeout=120)
     try:
-        code = f"import sys, checks.verify, {framework}\nprint(sys.executable, {framework}.__version__)"
+        # The framework through the registry: its version() knows where each keeps it (mlx: mlx.core).
+        code = (
+            "import sys, checks.verify\nfrom checks import frameworks\n"
+            f"print(sys.executable, frameworks.load({framework!r}).version())"
+        )
         reply = client.execute_interactive(code, timeout=300, output_hook=_print_stream)
     finally:
         client.stop_channels()

@@ -166,7 +166,8 @@ def test_doctor_without_python39_is_a_finding_not_a_crash(repo, tmp_path):
     out = done.stdout + done.stderr
     assert done.returncode == 1, out
     assert "fail  env-python: no Python 3.9 found to build the environments" in out
-    assert "fix: `pyenv install 3.9`" in out
+    fix = next(line for line in out.splitlines() if line.strip().startswith("fix: ") and "pyenv" in line)
+    assert "`pyenv install 3.9`" in fix and "`pyenv install 3.12`" in fix  # each missing Python named
     assert "Session doctor(env='torch') skipped: no Python 3.9 to build the torch environment" in out
 
 
