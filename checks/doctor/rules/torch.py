@@ -215,8 +215,8 @@ def torch_cuda(f: dict) -> Finding | None:
 #   implemented for the MPS device. ..." (NotImplementedError); mps_fallback warns once "The operator '<op>'
 #   is not currently supported on the MPS backend and will fall back to run on the CPU. This may have
 #   performance implications." and runs the op through at::native::cpu_fallback (its tensors copied to the
-#   CPU, the results back). Which of the two is registered is decided by
-#   `TORCH_LIBRARY_IMPL(_, MPS, m) { static const char* enable_mps_fallback =
+#   CPU, the results back), as it always does for a few ops (linalg_svd, col2im, ...). Which of the two
+#   is registered is decided by `TORCH_LIBRARY_IMPL(_, MPS, m) { static const char* enable_mps_fallback =
 #   getenv("PYTORCH_ENABLE_MPS_FALLBACK"); ... }`: a static registration, run once while `import torch`
 #   loads libtorch_cpu, so setting os.environ after the import changes nothing.
 # - aten/src/ATen/mps/MPSAllocator.mm (alloc_buffer_block): "MPS backend out of memory (MPS allocated: A,
@@ -234,9 +234,36 @@ def torch_cuda(f: dict) -> Finding | None:
 #   Tried to allocate X. GPU N has a total capacity of T of which F is free. ... R is reserved by PyTorch
 #   but unallocated. If reserved but unallocated memory is large try setting
 #   PYTORCH_CUDA_ALLOC_CONF=expandable_segments:True to avoid fragmentation." (torch.OutOfMemoryError);
-#   before torch 2.1: "(GPU N; T total capacity; A already allocated; F free; ...)".
-MPS_OP_MISSING = re.compile(
-    r"The operator '(?P<op>[^']+)' is\s+not\s+currently\s+implemented\s+for\s+the\s+MPS\s+device"
+#   older releases: "(GPU N; T total capacity; A already allocated; F free; ...)".
+# The C string literals torch assembles those messages from, each a whole string in its binaries (the
+# same in torch 2.8.0 and 2.15.0): CUDA builds' torch/lib/libc10_cuda.so, macOS builds' libtorch_cpu.dylib.
+# tests/env/test_doctor.py finds them in the torch it runs with; tests/unit assemble messages from them as
+# torch does and replay them through the rules.
+LITERALS = {
+    "mps-unsupported-op": ("libtorch_cpu", (
+        "The operator '", "' is not currently implemented ",
+        "for the MPS device. If you want this op to be considered for addition ",
+        "' is not currently supported ", "on the MPS backend and will fall back to run on the CPU.",
+        " This may have performance implications.",
+    )),
+    "mps-out-of-memory": ("libtorch_cpu", (
+        "MPS backend out of memory (MPS allocated: ", ", other allocations: ", ", max allowed: ",
+        "). Tried to allocate ", " pool. Use PYTORCH_MPS_HIGH_WATERMARK_RATIO=0.0 to disable upper limit for "
+        "memory allocations (may cause system failure).",
+    )),
+    "mps-float64": ("libtorch_cpu", (
+        "Cannot convert a MPS Tensor to float64 dtype as the MPS framework doesn't support float64. "
+        "Please use float32 instead.",
+        "Cannot convert a float64 Tensor to MPS as the MPS framework doesn't support float64. Please use "
+        "float32 instead.",
+    )),
+    "cuda-out-of-memory": ("libc10_cuda", (
+        "CUDA out of memory. Tried to allocate ", " has a total capacity of ", " of which ", " is free. ",
+        " is reserved by PyTorch but unallocated.",
+    )),
+}  # fmt: skip
+MPS_OP_MISSING = re.compile(  # torch 1.12-1.13 said "not current implemented" (invoke-ai/InvokeAI#262)
+    r"The operator '(?P<op>[^']+)' is\s+not\s+current(?:ly)?\s+implemented\s+for\s+the\s+MPS\s+device"
 )
 MPS_OP_ON_CPU = re.compile(
     r"The operator '(?P<op>[^']+)' is\s+not\s+currently\s+supported\s+on\s+the\s+MPS\s+backend\s+and\s+"
@@ -251,7 +278,7 @@ MPS_FLOAT64 = re.compile(
     r"Cannot convert a MPS Tensor to float64 dtype|Cannot convert a float64 Tensor to MPS"
 )
 CUDA_OOM = re.compile(rf"CUDA out of memory\.\s+Tried to allocate (?P<request>{SIZE})")
-CUDA_OOM_GPU = re.compile(  # the two formats: torch >= 2.1 (with 2.1's "capacty" typo), and before
+CUDA_OOM_GPU = re.compile(  # the two formats: today's (some releases printed "capacty"), and the older one
     rf"GPU (?P<gpu>\d+) has a total capac\w* of (?P<total>{SIZE}) of which (?P<free>{SIZE}) is free"
     rf"|\(GPU (?P<gpu_old>\d+); (?P<total_old>{SIZE}) total capacity; {SIZE} already allocated; "
     rf"(?P<free_old>{SIZE}) free"
@@ -263,6 +290,17 @@ def _ops(pattern: re.Pattern, text: str) -> tuple[list[str], re.Match | None]:
     """The distinct operators a pattern names in the text, in order, and its first match."""
     found = list(pattern.finditer(text))
     return list(dict.fromkeys(m["op"] for m in found)), (found[0] if found else None)
+
+
+# A Python warning's first line: "path/to/file.py:103: UserWarning: ...".
+WARNING_AT = re.compile(r"(?P<file>[^\s:]+):(?P<line>\d+): \w*Warning: ")
+
+
+def _warned_at(text: str, pos: int) -> str:
+    """' (warned at file:line)' where the warning's line starts with Python's location, else ""."""
+    start = text.rfind("\n", 0, pos) + 1
+    m = WARNING_AT.match(text, start)
+    return f" (warned at {m['file'].rsplit('/', 1)[-1]}:{m['line']})" if m and m.end() <= pos else ""
 
 
 def _named(ops: list[str]) -> str:
@@ -318,9 +356,10 @@ def mps_unsupported_op(f: dict) -> Finding | None:
         return Finding(
             "mps-unsupported-op",
             "warn",
-            f"{_named(on_cpu)} runs on the CPU (PYTORCH_ENABLE_MPS_FALLBACK=1): torch warned it will fall "
-            "back" + raised_at(text, warned.start()),
-            f"torch has no MPS kernel for it; {FALLBACK_COST}",
+            f"{_named(on_cpu)} runs on the CPU: torch warned it will fall back"
+            + (raised_at(text, warned.start()) or _warned_at(text, warned.start())),
+            "torch has no MPS kernel for it and runs it on the CPU (with PYTORCH_ENABLE_MPS_FALLBACK=1, or "
+            f"always for the few ops torch itself sends there, e.g. `aten::linalg_svd`); {FALLBACK_COST}",
             "fine for an op called now and then; in a training loop, replace it with ops MPS has or move "
             "that step to the CPU yourself, and time both",
         )
