@@ -133,8 +133,8 @@ def test_no_error_text_no_error_findings():
             ["292.50 MiB", "9.57 GiB", "27.20 GiB"],
         ),
         (  # lululxvi/deepxde#1973: a hosted macOS CI runner, nothing allocated; wrapped over lines
-            "RuntimeError: MPS backend out of memory (MPS allocated: 0 bytes, other allocations: 0 bytes, max "
-            "allowed: 7.93 GB).\nTried to allocate 256 bytes on shared pool.\nUse "
+            "RuntimeError: MPS backend out of memory (MPS allocated: 0 bytes, other allocations: 0 bytes, "
+            "max allowed: 7.93 GB).\nTried to allocate 256 bytes on shared pool.\nUse "
             "PYTORCH_MPS_HIGH_WATERMARK_RATIO=0.0 to disable upper limit for memory allocations (may cause "
             "system failure).",
             "mps-out-of-memory",
@@ -160,8 +160,9 @@ def test_no_error_text_no_error_findings():
         (  # pytorch/pytorch#80278 (mdciri, torch 1.13): the fallback's warning alone
             "/Users/marco/miniforge3/envs/torch/lib/python3.9/site-packages/torch/_tensor_str.py:103: "
             "UserWarning: The operator 'aten::bitwise_and.Tensor_out' is not currently supported on the MPS "
-            "backend and will fall back to run on the CPU. This may have performance implications. (Triggered "
-            "internally at /Users/runner/work/pytorch/pytorch/pytorch/aten/src/ATen/mps/MPSFallback.mm:11.)\n"
+            "backend and will fall back to run on the CPU. This may have performance implications. "
+            "(Triggered internally at /Users/runner/work/pytorch/pytorch/pytorch/aten/src/ATen/mps/"
+            "MPSFallback.mm:11.)\n"
             "  nonzero_finite_vals = torch.masked_select(tensor_view, torch.isfinite(tensor_view) & "
             "tensor_view.ne(0))",
             "mps-unsupported-op",
@@ -296,13 +297,13 @@ def test_fact_sets_recorded_before_error_texts_read_as_none():
 @pytest.mark.parametrize(
     ("args", "stdin", "message"),
     [
-        (["--error-file", "{tmp}/missing.log"], None, "expected a readable error file, got {tmp}/missing.log: "
-         "No such file or directory"),
+        (["--error-file", "{tmp}/missing.log"], None,
+         "expected a readable error file, got {tmp}/missing.log: No such file or directory"),
         (["--error-file", "{tmp}"], None, "expected a readable error file, got {tmp}: Is a directory"),
         (["--error-file", "{tmp}/empty.log"], None, "expected the error text your program printed in "
          "{tmp}/empty.log, got nothing"),
-        (["--error-file", "-"], "\n", "expected the error text your program printed on stdin (--error-file -), "
-         "got nothing"),
+        (["--error-file", "-"], "\n",
+         "expected the error text your program printed on stdin (--error-file -), got nothing"),
         (["--error", " "], None, "expected the error text your program printed after --error, got nothing"),
     ],
 )  # fmt: skip
