@@ -107,6 +107,7 @@ def test_an_unrelated_torch_error_gives_no_mps_or_cuda_finding():
 
 def test_no_error_text_no_error_findings():
     assert not {f.rule for f in doctor.diagnose(load("mac-m1-torch-ok"))} & {*ERROR_RULES, "error-text"}
+    assert "error-text" not in explained(" \n")  # hand-edited facts with a blank text: nothing to explain
 
 
 # --- more texts users posted (copied by hand from the threads named) ------------------------------------

@@ -49,7 +49,7 @@ def _last_error_line(text: str) -> str:
 )
 def unexplained_error(f: dict) -> Finding | None:
     text = error_text(f)
-    if not text or any(r(f) is not None for r in _AREAS if r.error):
+    if not text.strip() or any(r(f) is not None for r in _AREAS if r.error):
         return None
     return Finding(
         "error-text",
