@@ -280,7 +280,7 @@ def lint(s: nox.Session) -> None:
 @session(default=False)
 @nox.parametrize("env", ["host", *ENVS])
 def doctor(s: nox.Session, env: str) -> None:
-    """Explain why a GPU is or is not used: the machine, then what each environment's framework sees."""
+    """Why a GPU is or is not used: the machine, then each environment; `-- --error-file LOG`: an error."""
     report = ["--json", str(ROOT / "results" / f"doctor-{env}.json"), *s.posargs]
     doctor_env = {"PYTHONPATH": str(ROOT)}
     if env == "host":  # nox's own Python, no environment: it runs even where none can be built

@@ -371,6 +371,23 @@ def binaries(wheel: Path, cache: Path = CACHE) -> list[macho.Binary]:
     return [macho.Binary(**row) for row in rows]
 
 
+def strings_missing(wheel: Path, member: str, texts: list[str], cache: Path = CACHE) -> list[str]:
+    """Which of `texts` are not whole C strings (a NUL on each side) in the wheel's `member`: the message
+    literals a binary carries. All of them where the wheel has no such member."""
+    key = hashlib.sha256("\0".join([member, *texts]).encode()).hexdigest()[:16]
+
+    def compute():
+        with zipfile.ZipFile(wheel) as zf:
+            if member not in zf.namelist():
+                return list(texts)
+        for _, path in _each_macho(wheel, [member]):
+            data = path.read_bytes()
+            return [t for t in texts if b"\0" + t.encode() + b"\0" not in data]
+        return list(texts)
+
+    return _remember(_analysis_file(sha256(wheel), f"strings-{key}", cache), compute)
+
+
 def exports(wheel: Path, cache: Path = CACHE) -> dict[str, dict]:
     """Per Mach-O member: what dyld finds in it (macho.exports: install name, re-exported libraries, the
     export trie's symbols)."""

@@ -8,7 +8,9 @@ in pyproject.toml), into a cache shared by every run (tools/wheelcache.py); then
 - its platform tag fits the floor (macosx_X_Y <= the macOS floor, for the target's machine or universal2;
   manylinux glibc <= the glibc floor), and on macOS every Mach-O binary in it declares a minimum at or below
   the floor;
-- torch's macOS wheel links Metal, MetalPerformanceShaders and MetalPerformanceShadersGraph (the MPS build);
+- torch's macOS wheel links Metal, MetalPerformanceShaders and MetalPerformanceShadersGraph (the MPS build),
+  and its libtorch_cpu.dylib holds the MPS error messages doctor's rules match (their literals, in
+  checks/doctor/rules/torch.py): a torch that rewords one fails here, naming the rule to update;
 - mlx-metal's wheel ships the Metal library (mlx/lib/mlx.metallib, the compiled GPU kernels) and a libmlx
   that links Metal (the Metal backend);
 - a locked TensorFlow + tensorflow-metal pair links: tools/tfpair.py.
@@ -27,6 +29,7 @@ from pathlib import Path
 
 from packaging.utils import parse_wheel_filename
 
+from checks.doctor.rules import torch as doctor_torch
 from tools import envspec, macho, tfpair, wheelcache
 from tools.wheelcache import CACHE, fetch, floor_name, python_minor, sha256, tag_problem
 
@@ -102,6 +105,7 @@ def check_wheel(
         check.problems.append(f"{path} in {wheel.name}: expected an {machine} slice, got none")
     if check.name == "torch":
         check_mps(check, found, floor)
+        check_doctor_texts(check, wheel, cache)
     if check.name == "mlx-metal":
         check_mlx_metal(check, wheel, found)
 
@@ -120,6 +124,21 @@ def check_mps(check: WheelCheck, found: list[macho.Binary], floor: str) -> None:
             f"{check.file}: expected a binary linking {', '.join(MPS_FRAMEWORKS)} (the MPS build), got none: "
             "this torch wheel would run on the CPU only"
         )
+
+
+def check_doctor_texts(check: WheelCheck, wheel: Path, cache: Path) -> None:
+    """torch's messages that doctor's MPS rules match are in the wheel's libtorch_cpu.dylib, word for word."""
+    member = "torch/lib/libtorch_cpu.dylib"
+    wanted = {rule: texts for rule, (lib, texts) in doctor_torch.LITERALS.items() if lib == "libtorch_cpu"}
+    texts = sorted({t for ts in wanted.values() for t in ts})
+    missing = set(wheelcache.strings_missing(wheel, member, texts, cache))
+    check.facts["doctor_texts"] = {"member": member, "found": len(texts) - len(missing), "of": len(texts)}
+    for rule, rule_texts in wanted.items():
+        for text in (t for t in rule_texts if t in missing):
+            check.problems.append(
+                f"{check.file}: expected {member} to hold {text!r}, which doctor's rule {rule} matches, got "
+                "none: torch reworded it; update that rule and its literals in checks/doctor/rules/torch.py"
+            )
 
 
 def check_mlx_metal(check: WheelCheck, wheel: Path, found: list[macho.Binary]) -> None:
@@ -230,6 +249,12 @@ def summary(report: dict) -> list[str]:
                     out.append(
                         f"  torch {check['version']} minimum macOS: wheel tag {mps['wheel_tag_minimum']}, "
                         f"binaries up to {mps['binaries_minimum']}, MPS floor {mps['mps_floor']}"
+                    )
+                texts = check["facts"].get("doctor_texts")
+                if texts:
+                    out.append(
+                        f"  torch {check['version']} MPS messages doctor matches: {texts['found']} of "
+                        f"{texts['of']} literals in {texts['member']}"
                     )
         for pair in per_env.get("tensorflow_metal_pairs", []):
             out += ["  " + line for line in tfpair.describe(tfpair.PairResult(**pair))]

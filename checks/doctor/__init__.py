@@ -4,6 +4,7 @@
     python -m checks.doctor --framework torch     # ... plus what torch inside this environment sees
     python -m checks.doctor --save-facts f.json   # record the facts (tests replay recorded machines)
     python -m checks.doctor --facts f.json        # replay recorded facts through the rules, no gathering
+    python -m checks.doctor --error-file LOG      # ... plus an error your program printed (- : stdin)
     python -m checks.doctor --rules-markdown      # the rules' table for docs/doctor.md
 
 Gathering reads the machine (sysctl, sw_vers, nvidia-smi, the framework itself) and never guesses; the

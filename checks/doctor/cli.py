@@ -83,6 +83,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="(nox) the environments built with Python VERSION (once per --env-python)",
     )
     p.add_argument("--build-error", metavar="TEXT", help="(nox) the environment failed to build with this")
+    error = p.add_mutually_exclusive_group()
+    error.add_argument("--error", metavar="TEXT", help="explain this error text your program printed")
+    error.add_argument(
+        "--error-file",
+        metavar="PATH",
+        help="explain the error in this file (a pasted traceback or a log; - reads stdin)",
+    )
     p.add_argument(
         "--rules-markdown",
         nargs="?",
@@ -118,6 +125,28 @@ def load_facts(path: Path) -> dict:
         return facts_.read(path)
     except facts_.FactsError as exc:
         _bad_input(str(exc))
+
+
+def error_text(args: argparse.Namespace) -> str | None:
+    """The error text --error or --error-file gives; exits with status 2 and one line where there is none
+    to read (a missing, unreadable or empty file, a folder)."""
+    if args.error is not None:
+        text, where = args.error, "after --error"
+    elif args.error_file == "-":
+        text, where = sys.stdin.read(), "on stdin (--error-file -)"
+    elif args.error_file is not None:
+        path = Path(args.error_file)
+        try:
+            # Logs are not always UTF-8 (a progress bar's bytes, another locale): keep what can be read.
+            text = path.read_bytes().decode("utf-8", errors="replace")
+        except OSError as exc:
+            _bad_input(f"expected a readable error file, got {path}: {exc.strerror}")
+        where = f"in {path}"
+    else:
+        return None
+    if not text.strip():
+        _bad_input(f"expected the error text your program printed {where}, got nothing")
+    return text
 
 
 def _bad_input(message: str) -> NoReturn:
@@ -162,10 +191,15 @@ def main(argv: list[str] | None = None) -> int:
         write_table(Path(args.rules_markdown))
         print(f"rules table: {args.rules_markdown}")
         return 0
+    error = error_text(args)  # before any gathering: a bad path costs nothing
     if args.facts:
         facts = load_facts(args.facts)
+        if error is not None:  # a recorded machine, asked about this error
+            facts["error_text"] = facts_.error_tail(error)
     else:
-        facts = facts_.gather(args.framework, env_python=args.env_python, build_error=args.build_error)
+        facts = facts_.gather(
+            args.framework, env_python=args.env_python, build_error=args.build_error, error_text=error
+        )
     findings = diagnose(facts)
     print("\n".join(report_lines(facts, findings)))
     if args.save_facts:

@@ -6,6 +6,8 @@ A fact set is plain JSON, so one recorded on an M1 under Rosetta or an H100 box 
 
 Schema 2 (this one): `env_python` is {"X.Y": {"path": interpreter or None, "environments": [names]}} per
 Python version the environments need, or None where nox did not say; schema 1 had one {"path": ...}.
+`error_text` is what a user's own program printed (`--error`, `--error-file`: a traceback or a log), or None;
+it came later within schema 2, so a fact set without it reads as None (an optional fact, not a new shape).
 """
 
 from __future__ import annotations
@@ -31,7 +33,11 @@ DISTRIBUTIONS = ("numpy", *frameworks.distributions())
 REQUIRED = ("platform", "env_vars", "distributions", "frameworks")
 # The inner shape of each fact (as every recording has it): the rules index into these.
 SHAPES = {"platform": dict, "env_vars": dict, "distributions": dict, "frameworks": list}
-OPTIONAL_SHAPES = {"macos": dict, "nvidia": dict, "build_error": str}
+OPTIONAL_SHAPES = {"macos": dict, "nvidia": dict, "build_error": str, "error_text": str}
+# Optional facts added within schema 2: a fact set recorded before them has none (None when read back).
+ADDED_IN_SCHEMA_2 = ("error_text",)
+# A log can be long; the error that ended the program is at its end, so the fact keeps the last part.
+ERROR_TEXT_MAX_CHARS = 1 << 20
 
 
 class FactsError(ValueError):
@@ -103,10 +109,17 @@ def distributions() -> dict:
     return found
 
 
-def gather(names: list[str], *, env_python: dict | None = None, build_error: str | None = None) -> dict:
+def gather(
+    names: list[str],
+    *,
+    env_python: dict | None = None,
+    build_error: str | None = None,
+    error_text: str | None = None,
+) -> dict:
     """Every fact the rules read. `env_python` ({"3.9": {"path": ... or None, "environments": [...]}}) and
-    `build_error` come from `nox -s doctor`, which knows them; the frameworks named are imported (through
-    the registry, an import failure becoming a fact) only when no build error is given."""
+    `build_error` come from `nox -s doctor`, which knows them; `error_text` from the user (what their
+    program printed); the frameworks named are imported (through the registry, an import failure becoming
+    a fact) only when no build error is given."""
     facts: dict = {
         "schema_version": SCHEMA_VERSION,
         "frameworks": list(names),
@@ -117,6 +130,7 @@ def gather(names: list[str], *, env_python: dict | None = None, build_error: str
         "distributions": distributions(),
         "env_python": env_python,
         "build_error": build_error,
+        "error_text": error_tail(error_text),
         # One key per registered framework: None where it was not asked.
         **{name: None for name in frameworks.NAMES},
     }
@@ -124,6 +138,11 @@ def gather(names: list[str], *, env_python: dict | None = None, build_error: str
         for name in names:
             facts[name] = frameworks.doctor_facts(name)
     return facts
+
+
+def error_tail(text: str | None) -> str | None:
+    """The error text as the fact keeps it: its last ERROR_TEXT_MAX_CHARS characters."""
+    return None if text is None else text[-ERROR_TEXT_MAX_CHARS:]
 
 
 def _check_shapes(facts: dict, path: Path) -> None:
@@ -171,4 +190,6 @@ def read(path: Path) -> dict:
         )
     for name in frameworks.NAMES:  # a framework registered after these facts were recorded was not asked
         facts.setdefault(name, None)
+    for key in ADDED_IN_SCHEMA_2:
+        facts.setdefault(key, None)
     return facts

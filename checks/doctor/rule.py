@@ -5,12 +5,15 @@
 
 The static text (what the user sees, why, what to do) is what the docs' table shows
 (`python -m checks.doctor --rules-markdown`); the function computes the Finding for one fact set, with the
-numbers and names that fact set holds, or None where the rule does not apply. Also here: the predicates on
-facts that rules of several areas share.
+numbers and names that fact set holds, or None where the rule does not apply. A rule made with
+`error=True` explains an error text the user gave (the `error_text` fact: `--error`, `--error-file`); when
+none of those applies to a given text, rule `error-text` says so. Also here: the predicates on facts that
+rules of several areas share, and the helpers that read error texts.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Callable
 
@@ -31,13 +34,15 @@ class Finding:
 @dataclass(frozen=True)
 class Rule:
     """A rule: `id` as findings and the docs name it; `symptom` what the user sees (an error message where
-    there is one), `cause` what is behind it, `fix` what to do; `check(facts)` the finding, or None."""
+    there is one), `cause` what is behind it, `fix` what to do; `check(facts)` the finding, or None.
+    `error`: the rule explains the error text the user gave (and fires only on one)."""
 
     id: str
     symptom: str
     cause: str
     fix: str
     check: Callable[[dict], Finding | None]
+    error: bool = False
 
     def __call__(self, facts: dict) -> Finding | None:
         found = self.check(facts)
@@ -46,11 +51,11 @@ class Rule:
         return found
 
 
-def rule(id: str, *, symptom: str, cause: str, fix: str) -> Callable[[Callable], Rule]:
+def rule(id: str, *, symptom: str, cause: str, fix: str, error: bool = False) -> Callable[[Callable], Rule]:
     """Register the decorated function as the check of a Rule with this static text."""
 
     def register(check: Callable[[dict], Finding | None]) -> Rule:
-        return Rule(id, symptom, cause, fix, check)
+        return Rule(id, symptom, cause, fix, check, error)
 
     return register
 
@@ -90,3 +95,43 @@ def first_line(text: str) -> str:
     lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
     # TF's plugin error puts the useful part ("Symbol not found: ...") on its first line.
     return lines[0] if lines else text
+
+
+# --- error texts (the error_text fact) ----------------------------------------------------------------
+
+# A size as torch's allocators print it: "129.21 MB", "9.57 GiB", "0 bytes".
+SIZE = r"\d+(?:\.\d+)?\s(?:bytes|[KMGT]i?B)"
+_UNITS = {"bytes": 1, "KB": 2**10, "MB": 2**20, "GB": 2**30, "TB": 2**40}
+# A traceback's frame line and the source line Python prints under it.
+FRAME = re.compile(
+    r'^\s*File "(?P<file>[^"]+)", line (?P<line>\d+), in (?P<func>\S+)[ \t]*\n(?P<code>[^\n]*)', re.M
+)
+
+
+def error_text(f: dict) -> str:
+    """The error text the user gave, "" where none was."""
+    return f.get("error_text") or ""
+
+
+def flexible(text: str) -> re.Pattern:
+    """`text` as a pattern whose spaces match any run of whitespace: logs and terminals wrap long lines."""
+    return re.compile(r"\s+".join(re.escape(word) for word in text.split()))
+
+
+def size_bytes(size: str) -> float:
+    """'129.21 MB' -> bytes; torch's MPS allocator prints powers of 1024 as MB/GB, newer ones as MiB/GiB."""
+    number, unit = size.split()
+    return float(number) * _UNITS[unit.replace("i", "")]
+
+
+def raised_at(text: str, end: int) -> str:
+    """Where the traceback before position `end` says the error came from: ' (raised at file:line in
+    func: `code`)', or "" where the text has no Python frame before it."""
+    frames = list(FRAME.finditer(text, 0, end))
+    if not frames:
+        return ""
+    last = frames[-1]
+    code = last["code"].strip()
+    shown = f": `{code}`" if code and not code.startswith(("File ", "^", "~")) else ""
+    name = last["file"].replace("\\", "/").rsplit("/", 1)[-1]
+    return f" (raised at {name}:{last['line']} in {last['func']}{shown})"

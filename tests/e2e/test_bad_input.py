@@ -182,6 +182,19 @@ def test_doctor_reports_a_failed_build_as_a_finding(repo):
     assert not (repo / ".nox" / "env-torch").exists()
 
 
+def test_doctor_explains_an_error_file_given_after_dashes(repo):
+    """`nox -s doctor -- --error-file LOG` reaches doctor unchanged (the host part here: nothing to build;
+    doctor's own bad-input lines are tests/unit/test_doctor_errors.py's)."""
+    text = json.loads((repo / "tests/data/facts/mac-m1-torch-mps-float64.json").read_text())["error_text"]
+    (repo / "train.log").write_text(text)
+    done = nox(repo, "-s", "doctor(env='host')", "--", "--error-file", "train.log")
+    out = done.stdout + done.stderr
+    assert done.returncode == 1, out
+    assert "fail  mps-float64: a float64 tensor was to go to MPS: TypeError: Cannot convert" in out
+    report = json.loads((repo / "results" / "doctor-host.json").read_text())
+    assert report["facts"]["error_text"] == text
+
+
 def test_bad_pair_arguments_are_one_line(repo):
     """`nox -s pair` with a malformed --python: the tool's one error line, no traceback."""
     done = nox(repo, "-s", "pair", "--", "--python", "3.x", "tensorflow==2.18.0", "tensorflow-metal==1.2.0")

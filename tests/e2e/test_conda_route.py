@@ -7,10 +7,12 @@ Here the prefix is a fresh venv of the yml's Python, standing in for conda's pyt
 be exactly the lock, and the fit must pass in it.
 
 conda's pip step is the same for every yml (the unit tests hold each yml's pip items to exactly its own
-lock); what differs is how much pip unpacks. By default it runs for every environment whose Linux lock has
-no NVIDIA CUDA wheels (tf: about a minute here; at least one environment always runs);
-GPUENV_CONDA_ALL=1 runs it for all (torch's gigabytes of CUDA wheels take pip 3-5 minutes on our 2 cores,
-too long for every CI run; passed here by hand, see docs/ci.md).
+lock); what differs is the Python it runs under and how much pip unpacks. By default it runs once per
+Python version the ymls name, for the environment with the smallest lock among those whose Linux lock has
+no NVIDIA CUDA wheels (today tf on 3.9 and mlx on 3.12; at least one environment always runs); the GitHub
+macOS conda job runs real conda for every environment. GPUENV_CONDA_ALL=1 runs it here for all (torch's
+gigabytes of CUDA wheels take pip 3-5 minutes on our 2 cores, tf-current's TensorFlow about as long: too
+long for every CI run; passed here by hand, see docs/ci.md).
 """
 
 from __future__ import annotations
@@ -36,11 +38,17 @@ def _cuda_wheels(name: str) -> bool:
     return any(e.name.startswith("nvidia-") for e in linux)
 
 
-CONDA_ENVS = (
-    list(ENVS)
-    if os.environ.get("GPUENV_CONDA_ALL")
-    else [n for n in ENVS if not _cuda_wheels(n)] or list(ENVS)[:1]
-)
+def _smallest_per_python() -> list[str]:
+    """Per Python version, the environment without CUDA wheels whose lock has the fewest pins."""
+    chosen: dict[str, str] = {}
+    for name in (n for n in ENVS if not _cuda_wheels(n)):
+        python, size = ENVS[name].python, len(envspec.read_lock(ENVS[name].lock))
+        if python not in chosen or size < len(envspec.read_lock(ENVS[chosen[python]].lock)):
+            chosen[python] = name
+    return sorted(chosen.values(), key=list(ENVS).index)
+
+
+CONDA_ENVS = list(ENVS) if os.environ.get("GPUENV_CONDA_ALL") else _smallest_per_python() or list(ENVS)[:1]
 
 
 @pytest.mark.network

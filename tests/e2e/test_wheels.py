@@ -161,6 +161,14 @@ def test_torch_macos_wheel_is_the_mps_build():
     assert mps["binaries_minimum"] == "14.0"
     assert [w.split(" in ")[0] for w in checks["torch"].warnings] == ["torch/lib/libomp.dylib"]
     assert not checks["torch"].problems
+    # The MPS messages doctor's rules match are its libtorch_cpu's own literals; one it lacks is named.
+    texts = checks["torch"].facts["doctor_texts"]
+    assert texts["found"] == texts["of"] >= 10
+    wheel = wheelcache.CACHE / "macos-arm64" / checks["torch"].file
+    member = "torch/lib/libtorch_cpu.dylib"
+    assert wheelcache.strings_missing(wheel, member, ["The operator '", "MPS has no such message"]) == [
+        "MPS has no such message"
+    ]
 
 
 @pytest.mark.network

@@ -20,6 +20,15 @@ from checks.doctor.rules import tensorflow as tf_rules
 ROOT = Path(__file__).resolve().parents[2]
 FACTS = ROOT / "tests" / "data" / "facts"
 
+# What an M1 with the locked torch and MPS gives before any error text is read.
+MAC_TORCH = {
+    "apple-silicon": "ok",
+    "rosetta": "ok",
+    "macos-version": "ok",
+    "mps-fallback": "ok",
+    "torch-import": "ok",
+    "torch-mps": "ok",
+}
 # Every fact set, and exactly the findings (rule -> status) it must give: a rule that starts firing where
 # it should not, or stops firing, fails here.
 EXPECTED = {
@@ -230,6 +239,28 @@ EXPECTED = {
         "tf-metal-pair": "fail",
         "tf-gpu": "fail",
     },
+    # Errors the user's own program printed (--error-file): hand-written machines with the texts from the
+    # public threads each _source names; the last one recorded here (see tests/unit/test_doctor_errors.py).
+    "mac-m1-torch-mps-unsupported-op": {**MAC_TORCH, "mps-unsupported-op": "fail"},
+    "mac-m1-torch-mps-fallback-after-import": {
+        **MAC_TORCH,
+        "mps-fallback": "warn",
+        "mps-unsupported-op": "fail",
+    },
+    "mac-m1-torch-mps-out-of-memory": {**MAC_TORCH, "mps-out-of-memory": "fail"},
+    "mac-m1-torch-mps-float64": {**MAC_TORCH, "mps-float64": "fail"},
+    "linux-cuda-out-of-memory": {
+        "nvidia-driver": "ok",
+        "torch-import": "ok",
+        "torch-cuda": "ok",
+        "cuda-out-of-memory": "fail",
+    },
+    "linux-x86_64-cpu-torch-current-shape-error": {
+        "nvidia-driver": "warn",
+        "torch-import": "ok",
+        "torch-cuda": "warn",
+        "error-text": "warn",
+    },
     "mac-m1-tf-numpy2": {
         "apple-silicon": "ok",
         "rosetta": "ok",
@@ -354,6 +385,11 @@ def test_exit_status_says_whether_a_finding_fails(name, code, capsys):
             '{"schema_version": 2, "platform": {}, "env_vars": {}, "distributions": {}, "frameworks": [], '
             '"nvidia": 3}',
             "expected nvidia as an object or null in",
+        ),
+        (
+            '{"schema_version": 2, "platform": {}, "env_vars": {}, "distributions": {}, "frameworks": [], '
+            '"error_text": ["TypeError"]}',
+            "expected error_text as a string or null in",
         ),
     ],
 )

@@ -1,15 +1,23 @@
-"""PyTorch inside the environment: does it import, does it have MPS, does it see the NVIDIA GPUs."""
+"""PyTorch inside the environment: does it import, does it have MPS, does it see the NVIDIA GPUs; and the
+errors torch raises in the user's own program (MPS: a missing op, out of memory, float64; CUDA out of
+memory), from the text the user gives (`--error`, `--error-file`)."""
 
 from __future__ import annotations
 
+import re
+
 from checks.doctor.rule import (
+    SIZE,
     Finding,
+    error_text,
     first_line,
     macos_reported,
     mps_macos_floor,
     on_apple_silicon,
     on_mac,
+    raised_at,
     rule,
+    size_bytes,
     under_rosetta,
     version,
 )
@@ -198,4 +206,300 @@ def torch_cuda(f: dict) -> Finding | None:
     )
 
 
-RULES = (torch_import, torch_macos_wheel, torch_mps, torch_cuda)
+# --- errors the user's own program printed (the error_text fact) --------------------------------------
+#
+# The texts are torch's own, read from pytorch/pytorch's source and checked against the strings in the
+# macOS arm64 wheels' torch/lib/libtorch_cpu.dylib of torch 2.8.0 (the `torch` lock) and 2.15.0 (the newest,
+# `torch-current`), which hold the same texts (`unzip` the wheel, `strings libtorch_cpu.dylib | grep MPS`):
+# - aten/src/ATen/mps/MPSFallback.mm: mps_error_fallback raises "The operator '<op>' is not currently
+#   implemented for the MPS device. ..." (NotImplementedError); mps_fallback warns once "The operator '<op>'
+#   is not currently supported on the MPS backend and will fall back to run on the CPU. This may have
+#   performance implications." and runs the op through at::native::cpu_fallback (its tensors copied to the
+#   CPU, the results back), as it always does for a few ops (linalg_svd, col2im, ...). Which of the two
+#   is registered is decided by `TORCH_LIBRARY_IMPL(_, MPS, m) { static const char* enable_mps_fallback =
+#   getenv("PYTORCH_ENABLE_MPS_FALLBACK"); ... }`: a static registration, run once while `import torch`
+#   loads libtorch_cpu, so setting os.environ after the import changes nothing.
+# - aten/src/ATen/mps/MPSAllocator.mm (alloc_buffer_block): "MPS backend out of memory (MPS allocated: A,
+#   other allocations: B, max allowed: C). Tried to allocate D on private|shared pool. Use
+#   PYTORCH_MPS_HIGH_WATERMARK_RATIO=0.0 to disable upper limit for memory allocations (may cause system
+#   failure)." (RuntimeError; without "max allowed" when the ratio is 0.0). MPSAllocator.h: the limit is
+#   ratio x device.recommendedMaxWorkingSetSize ("typically 75% of the total system memory"), the ratio
+#   defaults to 1.7 and may be at most 2.0; 0.0 disables it "(may cause system failure if system-wide OOM
+#   occurs)". init_allocator reads the variable once, when the allocator starts.
+# - aten/src/ATen/mps/EmptyTensor.cpp: "Cannot convert a MPS Tensor to float64 dtype as the MPS framework
+#   doesn't support float64. Please use float32 instead." and native/mps/OperationUtils.mm: "Cannot convert
+#   a float64 Tensor to MPS as the MPS framework doesn't support float64. Please use float32 instead."
+#   (both TypeError).
+# - c10/cuda/CUDACachingAllocator.cpp (Linux wheels' libc10_cuda.so, 2.8.0 and 2.15.0): "CUDA out of memory.
+#   Tried to allocate X. GPU N has a total capacity of T of which F is free. ... R is reserved by PyTorch
+#   but unallocated. If reserved but unallocated memory is large try setting
+#   PYTORCH_CUDA_ALLOC_CONF=expandable_segments:True to avoid fragmentation." (torch.OutOfMemoryError);
+#   older releases: "(GPU N; T total capacity; A already allocated; F free; ...)".
+# The C string literals torch assembles those messages from, each a whole string in its binaries (the
+# same in torch 2.8.0 and 2.15.0): CUDA builds' torch/lib/libc10_cuda.so, macOS builds' libtorch_cpu.dylib.
+# tests/env/test_doctor.py finds them in the torch it runs with; tests/unit assemble messages from them as
+# torch does and replay them through the rules.
+LITERALS = {
+    "mps-unsupported-op": ("libtorch_cpu", (
+        "The operator '", "' is not currently implemented ",
+        "for the MPS device. If you want this op to be considered for addition ",
+        "' is not currently supported ", "on the MPS backend and will fall back to run on the CPU.",
+        " This may have performance implications.",
+    )),
+    "mps-out-of-memory": ("libtorch_cpu", (
+        "MPS backend out of memory (MPS allocated: ", ", other allocations: ", ", max allowed: ",
+        "). Tried to allocate ", " pool. Use PYTORCH_MPS_HIGH_WATERMARK_RATIO=0.0 to disable upper limit for "
+        "memory allocations (may cause system failure).",
+    )),
+    "mps-float64": ("libtorch_cpu", (
+        "Cannot convert a MPS Tensor to float64 dtype as the MPS framework doesn't support float64. "
+        "Please use float32 instead.",
+        "Cannot convert a float64 Tensor to MPS as the MPS framework doesn't support float64. Please use "
+        "float32 instead.",
+    )),
+    "cuda-out-of-memory": ("libc10_cuda", (
+        "CUDA out of memory. Tried to allocate ", " has a total capacity of ", " of which ", " is free. ",
+        " is reserved by PyTorch but unallocated.",
+    )),
+}  # fmt: skip
+MPS_OP_MISSING = re.compile(  # torch 1.12-1.13 said "not current implemented" (invoke-ai/InvokeAI#262)
+    r"The operator '(?P<op>[^']+)' is\s+not\s+current(?:ly)?\s+implemented\s+for\s+the\s+MPS\s+device"
+)
+MPS_OP_ON_CPU = re.compile(
+    r"The operator '(?P<op>[^']+)' is\s+not\s+currently\s+supported\s+on\s+the\s+MPS\s+backend\s+and\s+"
+    r"will\s+fall\s+back\s+to\s+run\s+on\s+the\s+CPU"
+)
+MPS_OOM = re.compile(
+    rf"MPS backend out of memory \(MPS allocated: (?P<allocated>{SIZE}),\s+other allocations: "
+    rf"(?P<other>{SIZE})(?:,\s+max allowed: (?P<limit>{SIZE}))?\)\.\s+Tried to allocate "
+    rf"(?P<request>{SIZE}) on (?P<pool>shared|private) pool"
+)
+MPS_FLOAT64 = re.compile(
+    r"Cannot convert a MPS Tensor to float64 dtype|Cannot convert a float64 Tensor to MPS"
+)
+CUDA_OOM = re.compile(rf"CUDA out of memory\.\s+Tried to allocate (?P<request>{SIZE})")
+CUDA_OOM_GPU = re.compile(  # the two formats: today's (some releases printed "capacty"), and the older one
+    rf"GPU (?P<gpu>\d+) has a total capac\w* of (?P<total>{SIZE}) of which (?P<free>{SIZE}) is free"
+    rf"|\(GPU (?P<gpu_old>\d+); (?P<total_old>{SIZE}) total capacity; {SIZE} already allocated; "
+    rf"(?P<free_old>{SIZE}) free"
+)
+CUDA_OOM_RESERVED = re.compile(rf"(?P<reserved>{SIZE}) is reserved by PyTorch but unallocated")
+
+
+def _ops(pattern: re.Pattern, text: str) -> tuple[list[str], re.Match | None]:
+    """The distinct operators a pattern names in the text, in order, and its first match."""
+    found = list(pattern.finditer(text))
+    return list(dict.fromkeys(m["op"] for m in found)), (found[0] if found else None)
+
+
+# A Python warning's first line: "path/to/file.py:103: UserWarning: ...".
+WARNING_AT = re.compile(r"(?P<file>[^\s:]+):(?P<line>\d+): \w*Warning: ")
+
+
+def _warned_at(text: str, pos: int) -> str:
+    """' (warned at file:line)' where the warning's line starts with Python's location, else ""."""
+    start = text.rfind("\n", 0, pos) + 1
+    m = WARNING_AT.match(text, start)
+    return f" (warned at {m['file'].rsplit('/', 1)[-1]}:{m['line']})" if m and m.end() <= pos else ""
+
+
+def _named(ops: list[str]) -> str:
+    return ", ".join(f"`{op}`" for op in ops)
+
+
+FALLBACK_COST = (
+    "the fallback runs the op on the CPU: each call copies its input tensors from the GPU to the CPU and "
+    "its results back (at::native::cpu_fallback)"
+)
+
+
+@rule(
+    "mps-unsupported-op",
+    symptom="`NotImplementedError: The operator 'aten::…' is not currently implemented for the MPS device`; "
+    "or, with the fallback on, `UserWarning: The operator 'aten::…' is not currently supported on the MPS "
+    "backend and will fall back to run on the CPU. This may have performance implications.`",
+    cause="torch has no MPS kernel for that op; `PYTORCH_ENABLE_MPS_FALLBACK=1` runs it on the CPU instead, "
+    "but only if set before `import torch` (torch reads it once, while the import registers the MPS "
+    "fallback: aten/src/ATen/mps/MPSFallback.mm)",
+    fix="`PYTORCH_ENABLE_MPS_FALLBACK=1 python train.py`; it costs a copy to the CPU and back on each call "
+    "of that op",
+    error=True,
+)
+def mps_unsupported_op(f: dict) -> Finding | None:
+    text = error_text(f)
+    missing, first = _ops(MPS_OP_MISSING, text)
+    on_cpu, warned = _ops(MPS_OP_ON_CPU, text)
+    if missing:
+        meaning = (
+            "torch has no MPS kernel for it, and PYTORCH_ENABLE_MPS_FALLBACK=1 was not set when the "
+            f"program imported torch; with it, {FALLBACK_COST}, so the step is slower but runs"
+        )
+        if f["env_vars"].get("PYTORCH_ENABLE_MPS_FALLBACK") == "1":
+            meaning += (
+                ". PYTORCH_ENABLE_MPS_FALLBACK=1 is set where doctor ran, yet your program raised this: it "
+                "did not have it at `import torch` (set through os.environ after the import, which torch "
+                "never reads again; or started from an IDE, a notebook kernel or another shell without it)"
+            )
+        return Finding(
+            "mps-unsupported-op",
+            "fail",
+            f"torch has no MPS kernel for {_named(missing)}: NotImplementedError"
+            + raised_at(text, first.start()),
+            meaning,
+            "start the program with it set: `PYTORCH_ENABLE_MPS_FALLBACK=1 python train.py` (or `export "
+            "PYTORCH_ENABLE_MPS_FALLBACK=1` first; in Python, `os.environ['PYTORCH_ENABLE_MPS_FALLBACK'] = "
+            "'1'` only above the first `import torch`; in Jupyter, set it and restart the kernel); in a "
+            "training loop, better replace the op or move that step to the CPU yourself; a newer torch may "
+            "have the kernel (pytorch/pytorch#141287 tracks the missing ones)",
+        )
+    if on_cpu:
+        return Finding(
+            "mps-unsupported-op",
+            "warn",
+            f"{_named(on_cpu)} runs on the CPU: torch warned it will fall back"
+            + (raised_at(text, warned.start()) or _warned_at(text, warned.start())),
+            "torch has no MPS kernel for it and runs it on the CPU (with PYTORCH_ENABLE_MPS_FALLBACK=1, or "
+            f"always for the few ops torch itself sends there, e.g. `aten::linalg_svd`); {FALLBACK_COST}",
+            "fine for an op called now and then; in a training loop, replace it with ops MPS has or move "
+            "that step to the CPU yourself, and time both",
+        )
+    return None
+
+
+@rule(
+    "mps-out-of-memory",
+    symptom="`RuntimeError: MPS backend out of memory (MPS allocated: …, other allocations: …, max allowed: "
+    "…). Tried to allocate … on private pool. Use PYTORCH_MPS_HIGH_WATERMARK_RATIO=0.0 to disable upper "
+    "limit for memory allocations (may cause system failure).`",
+    cause="the allocation would pass the limit: PYTORCH_MPS_HIGH_WATERMARK_RATIO (default 1.7) x Metal's "
+    "recommendedMaxWorkingSetSize (about 75% of RAM), RAM the GPU shares with macOS "
+    "(aten/src/ATen/mps/MPSAllocator.h)",
+    fix="smaller batches, `torch.mps.empty_cache()`; `PYTORCH_MPS_HIGH_WATERMARK_RATIO=0.0` lifts the limit "
+    "but can make macOS swap or freeze",
+    error=True,
+)
+def mps_out_of_memory(f: dict) -> Finding | None:
+    text = error_text(f)
+    m = MPS_OOM.search(text)
+    if m is None:
+        return None
+    limit = f", limit (max allowed) {m['limit']}" if m["limit"] else ", no limit set"
+    summary = (
+        f"MPS ran out of memory asking for {m['request']} ({m['pool']} pool): torch's MPS heaps hold "
+        f"{m['allocated']}, other Metal allocations of the process {m['other']}{limit}"
+        + raised_at(text, m.start())
+    )
+    if size_bytes(m["allocated"]) == 0 and size_bytes(m["other"]) == 0:
+        return Finding(
+            "mps-out-of-memory",
+            "fail",
+            summary,
+            "nothing was allocated yet and a small request failed: this is no full memory but a Metal "
+            "device that cannot allocate, as in a virtual machine or a hosted CI runner (GitHub's macOS "
+            "runners do not support MPS)",
+            "run on the Mac itself; in CI, test on the CPU (`device='cpu'`)",
+        )
+    if m["limit"]:
+        meaning = (
+            "the allocation would pass the limit torch sets: PYTORCH_MPS_HIGH_WATERMARK_RATIO (default 1.7, "
+            "at most 2.0) times Metal's recommendedMaxWorkingSetSize, about 75% of RAM; the GPU shares that "
+            "RAM with macOS and every other program"
+        )
+    else:
+        meaning = (
+            "PYTORCH_MPS_HIGH_WATERMARK_RATIO=0.0 had already lifted torch's limit: the Mac itself had no "
+            "memory left for the request"
+        )
+    fix = (
+        "use smaller batches (halve the batch size; gradient accumulation keeps the effective batch); keep "
+        "no references you do not need (log `loss.item()`, not `loss`; `with torch.no_grad()` for "
+        "evaluation); call `torch.mps.empty_cache()` between phases; float16 where accuracy allows"
+    )
+    if m["limit"]:
+        fix += (
+            "; last resort: `PYTORCH_MPS_HIGH_WATERMARK_RATIO=0.0` exported before starting Python (torch "
+            "reads it once, when its MPS allocator starts; in the program: "
+            "`torch.mps.set_per_process_memory_fraction(0.0)`) lifts the limit, and past the RAM macOS "
+            "swaps and the whole system can freeze (torch: 'may cause system failure')"
+        )
+    return Finding("mps-out-of-memory", "fail", summary, meaning, fix)
+
+
+@rule(
+    "mps-float64",
+    symptom="`TypeError: Cannot convert a MPS Tensor to float64 dtype as the MPS framework doesn't support "
+    "float64. Please use float32 instead.` (or `Cannot convert a float64 Tensor to MPS …`)",
+    cause="MPS has no float64; NumPy arrays are float64 by default, and `torch.from_numpy` keeps that "
+    "(aten/src/ATen/mps/EmptyTensor.cpp)",
+    fix="float32 before the GPU: `.float()`, `torch.from_numpy(a.astype(np.float32))`, "
+    "`torch.set_default_dtype(torch.float32)`",
+    error=True,
+)
+def mps_float64(f: dict) -> Finding | None:
+    text = error_text(f)
+    m = MPS_FLOAT64.search(text)
+    if m is None:
+        return None
+    line = text[text.rfind("\n", 0, m.start()) + 1 :].split("\n", 1)[0].strip()
+    return Finding(
+        "mps-float64",
+        "fail",
+        f"a float64 tensor was to go to MPS: {line}" + raised_at(text, m.start()),
+        "MPS has no float64, so torch refuses to make an MPS tensor of it; the float64 usually comes from "
+        "NumPy (its arrays are float64 unless told otherwise, and `torch.from_numpy` / `torch.tensor` keep "
+        "that), from `.double()` or `dtype=torch.float64` in the code, or from a library doing so",
+        "make it float32 before it reaches the GPU: `t.float().to('mps')`, "
+        "`torch.from_numpy(a.astype(np.float32))`, `model.float()` before `model.to('mps')`; where the "
+        "program set float64 as the default: `torch.set_default_dtype(torch.float32)`; keep a step that "
+        "needs float64 on the CPU",
+    )
+
+
+@rule(
+    "cuda-out-of-memory",
+    symptom="`torch.OutOfMemoryError: CUDA out of memory. Tried to allocate … GPU 0 has a total capacity of "
+    "… of which … is free.`",
+    cause="the GPU's memory is full: this process's tensors, torch's cache (fragmented: 'reserved but "
+    "unallocated'), other processes on that GPU",
+    fix="smaller batches; `PYTORCH_CUDA_ALLOC_CONF=expandable_segments:True` against fragmentation; "
+    "`nvidia-smi` for other processes",
+    error=True,
+)
+def cuda_out_of_memory(f: dict) -> Finding | None:
+    text = error_text(f)
+    m = CUDA_OOM.search(text)
+    if m is None:
+        return None
+    after = text[m.end() : m.end() + 1000]  # the rest of the same message
+    gpu_m, reserved_m = CUDA_OOM_GPU.search(after), CUDA_OOM_RESERVED.search(after)
+    where = ""
+    if gpu_m:
+        gpu, total, free = (gpu_m["gpu"] or gpu_m["gpu_old"], gpu_m["total"] or gpu_m["total_old"],
+                            gpu_m["free"] or gpu_m["free_old"])  # fmt: skip
+        where = f" on GPU {gpu}: {free} free of {total}"
+    summary = f"CUDA ran out of memory asking for {m['request']}{where}" + raised_at(text, m.start())
+    meaning = (
+        "the GPU's memory is full: this process's tensors and torch's cache of freed blocks, plus any other "
+        "process on the same GPU (`nvidia-smi` lists them)"
+    )
+    fix = (
+        "use smaller batches (gradient accumulation keeps the effective batch); keep no references you do "
+        "not need (`loss.item()`, `with torch.no_grad()` for evaluation); stop other processes on that GPU"
+    )
+    reserved = reserved_m["reserved"] if reserved_m else None
+    if reserved and size_bytes(reserved) >= size_bytes(m["request"]):
+        meaning += (
+            f"; {reserved} is reserved by torch but unallocated, more than the request: the cache is "
+            "fragmented into blocks too small for it"
+        )
+    fix += (
+        "; against fragmentation, start the program with `PYTORCH_CUDA_ALLOC_CONF=expandable_segments:True`"
+        " (set in the shell, before Python starts)"
+    )
+    return Finding("cuda-out-of-memory", "fail", summary, meaning, fix)
+
+
+RULES = (
+    torch_import, torch_macos_wheel, torch_mps, torch_cuda,
+    mps_unsupported_op, mps_out_of_memory, mps_float64, cuda_out_of_memory,
+)  # fmt: skip
