@@ -428,7 +428,8 @@ def describe_links(check: dict) -> list[str]:
     bound = check["facts"].get("bindings", {})
     symbols, missing = sum(b["symbols"] for b in bound.values()), sum(b["missing"] for b in bound.values())
     return [
-        f"  {check['name']} {check['version']} links {wheel}: {len(e['from'])} binaries reach "
+        f"  {check['name']} {check['version']} links {wheel}: {len(e['from'])} "
+        f"{'binary reaches' if len(e['from']) == 1 else 'binaries reach'} "
         f"{', '.join(sorted(e['to']))} (by {', '.join(sorted(e['how']))}); {symbols} symbols bound "
         f"two-level, {'all exported there' if not missing else f'{missing} MISSING'}"
         for wheel, e in sorted(by_wheel.items())
