@@ -22,8 +22,8 @@ A package the environment does not have is reported absent, not failed, unless t
 installs it here (`locked`, from `nox -s verify`): then a missing or broken import is a failure. An op
 the device does not implement is a named failure (which op, on which device, what to do), not a crash.
 
-    run(device, locked=None) -> report   {"device", "packages", "parts", "rtol", "fell_back", "seconds",
-                                          "passed", "failures"}
+    run(device, locked=None) -> report   {"device", "packages", "parts", "fell_back", "seconds", "passed",
+                                          "failures"}
     summary_line(report) -> str          one line for verify's output
 """
 
@@ -54,10 +54,11 @@ SEED = 0
 RTOL = 1e-3
 # The backward (all gradients, all updates) within BACKWARD_RTOL: ReLU passes the gradient only where its
 # input is positive, and an input within rounding of zero that float32 puts on the other side sends the
-# gradient another way. Seed 0 measured ~1e-5 on three CPU convolution paths (oneDNN, oneDNN channels-last,
-# native); on oneDNN two of twelve other seed/batch runs flipped one ReLU and moved the gradients by up to
-# 1.1e-2 (`python -m checks.torch_extras --survey 6`). 5e-2 is five times that, still twenty times under
-# the O(1) of a wrong kernel.
+# gradient another way. `python -m checks.torch_extras --survey 6` (seeds 0-5, batches 8x3x32x32 and
+# 4x3x64x64, three CPU convolution paths: oneDNN, oneDNN channels-last, native) measured seed 0 at ~1e-5
+# everywhere; 6 of the 36 runs went above 1e-4, all on oneDNN, the worst 1.1e-2 (seed 2, 8x3x32x32, where
+# one ReLU input had flipped sign). 5e-2 is five times that, and still twenty times under the O(1) of a
+# wrong kernel.
 BACKWARD_RTOL = 5e-2
 BACKWARD = ("gradients", "updates")
 
@@ -334,11 +335,13 @@ def run(device: str, locked: frozenset[str] | None = None) -> dict:
     """Every part whose package is present, on `device` and on the CPU; `locked`: the distributions the
     environment's lock installs on this machine (None: unknown, as when verify runs without nox)."""
     dev = torch.device(device)
-    report: dict = {"device": str(dev), "packages": {}, "parts": {}, "rtol": RTOL, "failures": []}
+    report: dict = {"device": str(dev), "packages": {}, "parts": {}, "failures": []}
     started = time.perf_counter()
     modules = {}
     for name in PACKAGES:
+        imported = time.perf_counter()
         modules[name], report["packages"][name] = load(name, locked)
+        report["packages"][name]["import_seconds"] = time.perf_counter() - imported
         if report["packages"][name]["status"] == "failed":
             report["failures"].append(f"import {name}: {report['packages'][name]['why']}")
     with warnings.catch_warnings(record=True) as caught, full_float32(dev):
@@ -346,10 +349,12 @@ def run(device: str, locked: frozenset[str] | None = None) -> dict:
         for part, (package, fn) in PARTS.items():
             if modules[package] is None:
                 continue
+            began = time.perf_counter()
             try:
                 report["parts"][part] = fn(modules[package], dev)
             except Exception as exc:  # the part's failure, named; the other parts still run
                 report["parts"][part] = {"failures": [failure(part, str(dev), exc)], "crashed": True}
+            report["parts"][part]["total_seconds"] = time.perf_counter() - began  # with the CPU reference
             report["failures"] += report["parts"][part]["failures"]
     fell_back = (FELL_BACK.search(str(w.message)) for w in caught)
     report["fell_back"] = sorted({m.group("op") for m in fell_back if m})
@@ -362,9 +367,14 @@ def _part_words(name: str, part: dict) -> str:
     if part.get("crashed"):
         return f"{name} FAILED"
     if name == "nms":
-        same = "identical" if part["identical"] else "DIFFERENT"
-        return f"nms {part['kept']}/{N_BOXES} kept, {same}"
-    return f"{name} rel {part['compared']['rel']:.1g}"
+        same = "identical to" if part["identical"] else "DIFFERENT from"
+        return f"nms {same} the CPU's ({part['kept']}/{N_BOXES} kept)"
+    if name == "resnet18":
+        return (
+            f"resnet18 step {part['compared']['rel']:.1g} from float64 (bound {RTOL:g}, backward "
+            f"{BACKWARD_RTOL:g})"
+        )
+    return f"{name} {part['compared']['rel']:.1g} from float64 (bound {RTOL:g})"
 
 
 STATUS_WORDS = {"absent": "not in this environment", "failed": "FAILED to import"}
@@ -375,11 +385,11 @@ def summary_line(report: dict) -> str:
         f"{name} {p['version']}" if p["status"] == "present" else f"{name} {STATUS_WORDS[p['status']]}"
         for name, p in report["packages"].items()
     )
-    parts = "; ".join(_part_words(n, p) for n, p in report["parts"].items()) or "nothing to run"
+    parts = ", ".join(_part_words(n, p) for n, p in report["parts"].items()) or "nothing to run"
     fell = f"; on the CPU by fallback: {', '.join(report['fell_back'])}" if report["fell_back"] else ""
     return (
-        f"{packages} on {report['device']} vs the CPU (rtol {report['rtol']:g}): {parts}{fell}, "
-        f"{report['seconds']:.1f} s  {'ok' if report['passed'] else 'FAILED'}"
+        f"{packages} on {report['device']}: {parts}{fell}, {report['seconds']:.1f} s  "
+        f"{'ok' if report['passed'] else 'FAILED'}"
     )
 
 
@@ -399,8 +409,10 @@ def survey_step(seed: int, batch: tuple[int, ...], path: str) -> dict:
     reference, _ = _sgd_step(copy.deepcopy(model).double(), x.double(), y)
     if path == "oneDNN channels-last":
         model, x = model.to(memory_format=torch.channels_last), x.to(memory_format=torch.channels_last)
-    with torch.backends.mkldnn.flags(enabled=path != "native"):
-        got, _ = _sgd_step(model, x, y)
+    with warnings.catch_warnings():  # mkldnn.flags warns about TF32 on Intel GPUs, which are not here
+        warnings.simplefilter("ignore")
+        with torch.backends.mkldnn.flags(enabled=path != "native"):
+            got, _ = _sgd_step(model, x, y)
     return {name: difference(got[name], reference[name])["rel"] for name in reference}
 
 
