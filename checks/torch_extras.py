@@ -424,9 +424,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     if args.survey is None:
+        try:
+            torch.device(args.device)
+        except RuntimeError:
+            parser.error(f"expected a torch device like cpu, cuda:0 or mps, got {args.device!r}")
         report = run(args.device)
-        print(summary_line(report))
-        print("\n".join(f"FAIL: {f}" for f in report["failures"]))
+        print("\n".join([summary_line(report), *(f"FAIL: {f}" for f in report["failures"])]))
         return 0 if report["passed"] else 1
     if args.survey < 1:
         parser.error(f"expected --survey 1 or more, got {args.survey}")
