@@ -142,9 +142,11 @@ def verify(s: nox.Session, env: str) -> None:
     python, problem = _try_venv(s, f"env-{env}", [spec.lock], spec.python)
     if problem:
         fail(problem)
+    here = envspec.locked_here(spec)  # what the lock installs on this machine: extra checks expect it
+    locked = ["--locked", ",".join(here)] if here else []
     try:
         s.run(python, "-m", "checks.verify", "--framework", spec.framework, "--json", str(report),
-              "--locks-sha256", digest, *s.posargs, env=RUN_ENV, external=True)  # fmt: skip
+              "--locks-sha256", digest, *locked, *s.posargs, env=RUN_ENV, external=True)  # fmt: skip
     except CommandFailed as exc:
         if results.still_running(report):  # it stopped before writing its report (bad arguments, a crash)
             fail(f"checks.verify stopped before writing its report ({exc.reason}): see the error above")

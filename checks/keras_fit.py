@@ -11,7 +11,8 @@ Adam (lr 0.01), mean squared error, batch 200, EPOCHS epochs (50 steps), seeded.
 is finite, fell at least MIN_DROP times from the untrained model's, every weight is float32 and every weight
 lives on the chosen device.
 
-    run(device) -> report        {"keras_version", "device", "initial_loss", "final_loss", "seconds",
+    run(device, locked=None) -> report
+                                 {"keras_version", "device", "initial_loss", "final_loss", "seconds",
                                   "weights_on", "dtypes", "passed", "failures", "how"}
     summary_line(report) -> str  one line for verify's output
 """
@@ -63,7 +64,8 @@ def _on(where: str, device: str) -> bool:
     return where.upper().endswith(device.strip("/").upper())
 
 
-def run(device: str) -> dict:
+def run(device: str, locked: frozenset[str] | None = None) -> dict:
+    """The fit on `device`; `locked` (what the lock installs here) is unused: Keras comes with TensorFlow."""
     keras = tf.keras
     report = {"keras_version": keras_version(), "device": device, "failures": [], "how": (
         f"Dense(16, tanh) -> Dense(1), Adam lr {LEARNING_RATE}, MSE, {N_POINTS} float32 points, "

@@ -19,6 +19,7 @@ import json
 import math
 import os
 import platform
+import re
 import sys
 import traceback
 
@@ -58,7 +59,23 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument(
         "--locks-sha256", metavar="HEX", help="(nox) the digest of the locks this run was built from"
     )
+    p.add_argument(
+        "--locked",
+        type=distribution_names,
+        metavar="NAMES",
+        help="(nox) comma-separated distributions the environment's lock installs on this machine: an extra "
+        "check's package named here must import; without it a package that is not installed is reported "
+        "absent",
+    )
     return p.parse_args(argv)
+
+
+def distribution_names(text: str) -> frozenset[str]:
+    """argparse type: 'torch,torchvision' -> their normalised names (PEP 503), one-line error if empty."""
+    names = frozenset(re.sub(r"[-_.]+", "-", n.strip()).lower() for n in text.split(",") if n.strip())
+    if not names:
+        raise argparse.ArgumentTypeError(f"expected comma-separated distribution names, got {text!r}")
+    return names
 
 
 def positive(kind):
@@ -86,7 +103,7 @@ def run(args: argparse.Namespace) -> dict:
         "settings": {"n": args.n, "steps": args.steps, "lr": args.lr, "seed": args.seed},
         "time": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "machine": f"{platform.node() or 'unknown host'} ({platform.system()} {platform.machine()})",
-        "locks": {"sha256": args.locks_sha256},
+        "locks": {"sha256": args.locks_sha256, "locked_here": sorted(args.locked) if args.locked else None},
         "failures": [],
         "notes": [],
     }
@@ -142,7 +159,7 @@ def run(args: argparse.Namespace) -> dict:
     for name in [] if args.no_extra else frameworks.extra_checks(fw):
         short = name.rpartition(".")[2]  # its failures read "keras_fit: ..."
         try:
-            report["extra"][short] = importlib.import_module(name).run(devices[0])
+            report["extra"][short] = importlib.import_module(name).run(devices[0], locked=args.locked)
         except Exception as exc:  # a crash is this check's failure, not verify's
             last = traceback.format_exception_only(type(exc), exc)[-1].strip()
             report["extra"][short] = {"passed": False, "failures": [f"raised {last}"], "crashed": True}

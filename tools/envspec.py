@@ -11,7 +11,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from packaging.markers import Marker
+from packaging.markers import Marker, default_environment
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 from packaging.version import Version
@@ -376,6 +376,19 @@ def read_lock(path: Path) -> list[LockedRequirement]:
             raise SpecError(f"{path.name}: expected an exact pin (name==version), got {spec!r}")
         entries.append(LockedRequirement(canonicalize_name(req.name), pins[0].version, req.marker, hashes))
     return entries
+
+
+def locked_here(env: Environment) -> list[str]:
+    """The distributions the environment's lock installs on this machine, at any patch release of its
+    Python: this machine's platform markers (packaging's default environment) with the environment's
+    Python in place of the one running this (nox's own)."""
+    here = default_environment()
+    names: set[str] = set()
+    entries = read_lock(env.lock)
+    for version in env.patch_releases():
+        marker_env = {**here, "python_version": env.python, "python_full_version": version}
+        names |= {e.name for e in entries if e.applies_in(marker_env)}
+    return sorted(names)
 
 
 def lock_problems(env: Environment) -> list[str]:

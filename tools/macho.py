@@ -1,7 +1,8 @@
 """Mach-O facts: what a binary links, the macOS it declares, the symbols it trades and how each is bound.
 
 Only what the wheel checks need, each fact from one maintained reader (no hand-written parsing):
-- macholib: the load commands (linked libraries and how, the minimum macOS, the architecture);
+- macholib: the load commands (linked libraries and how, the minimum macOS, the architecture, the install
+  name and the run-path list);
 - LIEF: the symbols. What a binary exports is its export trie (what dyld looks symbols up in, re-exports
   and indirect N_INDR symbols included); what it imports, and from where, is its bind opcodes
   (LC_DYLD_INFO) or its chained fixups (LC_DYLD_CHAINED_FIXUPS), whichever it has: LIEF decodes both into
@@ -12,6 +13,7 @@ Demangling goes through cxxfilt, which calls the C++ runtime's __cxa_demangle.
 
 from __future__ import annotations
 
+import re
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -101,6 +103,48 @@ def read_binaries(file: Path, name: str) -> list[Binary]:
     """Every architecture slice of a Mach-O file on disk; `name` is its path inside the wheel."""
     macho = MachO(str(file))
     return [Binary(name, _arch(h), _minos(h), _links(h)) for h in macho.headers]
+
+
+def load_paths(file: Path) -> dict:
+    """Where dyld looks for what this file links: {"install_name": its LC_ID_DYLIB (None for a bundle, as
+    a Python extension module is), "rpaths": its LC_RPATH entries in order}, from the arm64 slice (the
+    first slice where there is none)."""
+    headers = MachO(str(file)).headers
+    header = next((h for h in headers if _arch(h) == "ARM64"), headers[0])
+    found: dict = {"install_name": None, "rpaths": []}
+    for load, _cmd, data in header.commands:
+        text = data.rstrip(b"\x00").decode(errors="replace") if isinstance(data, bytes) else None
+        if load.cmd == mach_o.LC_ID_DYLIB:
+            found["install_name"] = text
+        elif load.cmd == mach_o.LC_RPATH:
+            found["rpaths"].append(text)
+    return found
+
+
+# torch's TORCH_LIBRARY_IMPL(ns, key, m) (torch/library.h) defines TORCH_LIBRARY_IMPL_init_<ns>_<key>_<uid>
+# and TORCH_LIBRARY_IMPL_static_init_<ns>_<key>_<uid>; the stable-ABI STABLE_TORCH_LIBRARY_IMPL (torchvision
+# 0.29's _C_stable.so) the same with a STABLE_ prefix. The symbol table keeps them under their mangled
+# names: the dispatch keys a binary registers kernels for, by op namespace. Keys are one word (CPU, MPS,
+# AutogradCUDA); namespaces may hold underscores (`_quantized`), hence the lazy namespace; a uid is digits,
+# followed in the mangling by a letter.
+_TORCH_IMPL = re.compile(
+    rb"TORCH_LIBRARY_IMPL_(?:static_)?init_([A-Za-z0-9_]+?)_([A-Za-z0-9]+)_(\d+)(?![0-9])"
+)
+# Metal Shading Language source a binary carries as text, compiled at run time: `kernel void name(`.
+_METAL_KERNEL = re.compile(rb"\bkernel\s+void\s+([A-Za-z_][A-Za-z0-9_]*)")
+
+
+def torch_kernels(data: bytes) -> dict[str, list[str]]:
+    """{op namespace: the dispatch keys this binary registers kernels for}, from its symbol names."""
+    found: dict[str, set[str]] = {}
+    for match in _TORCH_IMPL.finditer(data):
+        found.setdefault(match.group(1).decode(), set()).add(match.group(2).decode())
+    return {ns: sorted(keys) for ns, keys in sorted(found.items())}
+
+
+def metal_kernels(data: bytes) -> list[str]:
+    """The names of the Metal kernels whose source this binary carries."""
+    return sorted({m.group(1).decode() for m in _METAL_KERNEL.finditer(data)})
 
 
 def _arm64(file: Path, bindings: bool) -> lief.MachO.Binary | None:

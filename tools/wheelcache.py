@@ -413,3 +413,22 @@ def imports(wheel: Path, cache: Path = CACHE) -> dict[str, dict]:
         return {name: macho.imports(path) for name, path in _each_macho(wheel)}
 
     return _remember(_analysis_file(sha256(wheel), "imports", cache), compute)
+
+
+def dyld_facts(wheel: Path, cache: Path = CACHE) -> dict[str, dict]:
+    """Per Mach-O member: its install name and LC_RPATHs (macho.load_paths: how a link to it, or from it,
+    is found), the torch dispatch keys it registers kernels for and the Metal kernels whose source it
+    carries (macho.torch_kernels, macho.metal_kernels, read from its bytes)."""
+
+    def compute():
+        found = {}
+        for name, path in _each_macho(wheel):
+            data = path.read_bytes()
+            found[name] = {
+                **macho.load_paths(path),
+                "torch_kernels": macho.torch_kernels(data),
+                "metal_kernels": macho.metal_kernels(data),
+            }
+        return found
+
+    return _remember(_analysis_file(sha256(wheel), "dyld", cache), compute)

@@ -22,6 +22,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import posixpath
+import re
 import sys
 import zipfile
 from dataclasses import asdict, dataclass, field
@@ -35,6 +37,23 @@ from tools.wheelcache import CACHE, fetch, floor_name, python_minor, sha256, tag
 
 # The frameworks of PyTorch's MPS backend: a macOS torch wheel without them is a CPU-only build.
 MPS_FRAMEWORKS = ("Metal", "MetalPerformanceShaders", "MetalPerformanceShadersGraph")
+# Where macOS keeps its own libraries (in the dyld shared cache, not on disk since macOS 11): a link there
+# is the system's to satisfy.
+SYSTEM_LIBRARIES = ("/usr/lib/", "/System/Library/")
+# Libraries a binary in a lock's wheel links that no wheel ships and macOS does not have, each allowed
+# because the package loads that binary only on demand, from a library the user installs (a warning
+# naming it, not a failure). Keyed by a pattern of the library's file name.
+OUTSIDE_THE_LOCK = {
+    r"libav(util|codec|format|device|filter)\.\d+\.dylib": (
+        "FFmpeg 4, 5 or 6: torchaudio's torio/lib/*ffmpeg* extensions link it, and torio loads them only "
+        "when FFmpeg I/O is used, trying each version against the user's own FFmpeg "
+        "(torio/_extension/utils.py)"
+    ),
+    r"libsox\.dylib": (
+        "SoX: torchaudio/lib/*sox* link it, and torchaudio loads them only when sox I/O or effects are used "
+        "(lazy_import_sox_ext in torchaudio/_extension/__init__.py), from the user's own libsox"
+    ),
+}
 
 
 # ---- the checks --------------------------------------------------------------------------------------------
@@ -141,6 +160,23 @@ def check_doctor_texts(check: WheelCheck, wheel: Path, cache: Path) -> None:
             )
 
 
+def check_torch_kernels(check: WheelCheck, wheels: dict[str, Path], cache: Path = CACHE) -> None:
+    """Which torch dispatch keys the wheel's binaries register kernels for (TORCH_LIBRARY_IMPL), and the
+    Metal kernels they carry as source: the MPS kernels of torch and its extensions, read from the binary.
+    A fact, not a rule: torchaudio's transforms, for one, are torch ops with no kernels of their own."""
+    if check.name not in wheels:
+        return
+    found = {}
+    for member, fact in wheelcache.dyld_facts(wheels[check.name], cache).items():
+        if fact["torch_kernels"] or fact["metal_kernels"]:
+            found[wheelcache.installed_path(member)] = {
+                "torch_kernels": fact["torch_kernels"],
+                "metal_kernels": fact["metal_kernels"],
+            }
+    if found:
+        check.facts["torch_kernels"] = found
+
+
 def check_mlx_metal(check: WheelCheck, wheel: Path, found: list[macho.Binary]) -> None:
     """mlx-metal's macOS wheel is MLX's Metal backend: the kernels' library ships, and libmlx links Metal."""
     with zipfile.ZipFile(wheel) as zf:
@@ -163,6 +199,131 @@ def platform_minimum(filename: str) -> str | None:
     return min(versions, key=macho.version_tuple) if versions else None
 
 
+# ---- the lock's macOS wheels as one site-packages: every library each binary links is found -------------
+
+
+@dataclass
+class SitePackages:
+    """The lock's wheels installed side by side, as dyld sees them: every file by its installed path, and
+    every library by its install name."""
+
+    files: dict[str, WheelCheck] = field(default_factory=dict)  # installed path -> the wheel that ships it
+    install_names: dict[str, tuple[WheelCheck, str]] = field(default_factory=dict)  # -> (wheel, path)
+
+    def add(self, check: WheelCheck, wheel: Path, facts: dict[str, dict]) -> None:
+        with zipfile.ZipFile(wheel) as zf:
+            for name in zf.namelist():
+                self.files.setdefault(wheelcache.installed_path(name), check)
+        for member, fact in facts.items():
+            if fact["install_name"]:
+                where = wheelcache.installed_path(member)
+                self.install_names.setdefault(fact["install_name"], (check, where))
+
+
+def resolve(link: str, path: str, rpaths: list[str], site: SitePackages) -> tuple[str, str | None]:
+    """How dyld (macOS 12+, dyld4) finds `link`, loaded from the binary installed at `path` with these
+    LC_RPATHs: ("system" | "loader_path" | "rpath" | "install_name" | "missing", the installed path found).
+
+    @loader_path is the binary's folder; @rpath each LC_RPATH in turn (those relative to @loader_path; an
+    absolute one is the build machine's folder, absent on a user's). An @rpath link none of them finds is
+    still found when an image with that install name is already loaded: dyld4 checks loaded images first
+    for @rpath paths (Loader::getLoader, "already-loaded-by-rpath": apple-oss-distributions/dyld
+    dyld/Loader.cpp), which is how torchvision's and torchaudio's extensions reach torch's libraries after
+    `import torch` has loaded them. That needs the library in the lock; that it is loaded first is the
+    package's import order, which verify's import proves on a real machine."""
+    if link.startswith(SYSTEM_LIBRARIES):
+        return "system", None
+    folder = posixpath.dirname(path)
+    if link.startswith("@loader_path/"):
+        found = posixpath.normpath(posixpath.join(folder, link.removeprefix("@loader_path/")))
+        return ("loader_path", found) if found in site.files else ("missing", None)
+    if link.startswith("@rpath/"):
+        rest = link.removeprefix("@rpath/")
+        for rpath in rpaths:
+            if rpath.startswith("@loader_path"):
+                base = posixpath.join(folder, rpath.removeprefix("@loader_path").lstrip("/"))
+                found = posixpath.normpath(posixpath.join(base, rest))
+                if found in site.files:
+                    return "rpath", found
+        if link in site.install_names:
+            return "install_name", site.install_names[link][1]
+    return "missing", None
+
+
+def outside_the_lock(link: str) -> str | None:
+    """Why a library no wheel ships may be linked (OUTSIDE_THE_LOCK), or None."""
+    name = link.rsplit("/", 1)[-1]
+    return next((why for pattern, why in OUTSIDE_THE_LOCK.items() if re.fullmatch(pattern, name)), None)
+
+
+def check_links(checks: list[WheelCheck], wheels: dict[str, Path], cache: Path = CACHE) -> None:
+    """Every library each arm64 binary of the lock's macOS wheels links is the system's, or found in the
+    lock's wheels (the same wheel or another, by @loader_path, @rpath or install name), or declared in
+    OUTSIDE_THE_LOCK; and each symbol bound two-level to a library of another wheel is exported there."""
+    site, facts, found = SitePackages(), {}, {}
+    for check in checks:
+        if check.name in wheels:
+            facts[check.name] = wheelcache.dyld_facts(wheels[check.name], cache)
+            site.add(check, wheels[check.name], facts[check.name])
+            binaries = wheelcache.binaries(wheels[check.name], cache)
+            found[check.name] = [b for b in binaries if b.arch == "ARM64"]
+    for check in checks:
+        if check.name not in wheels:
+            continue
+        links: dict = {"binaries": len(found[check.name]), "from_other_wheels": {}, "outside_the_lock": {}}
+        for binary in found[check.name]:
+            path = wheelcache.installed_path(binary.path)
+            rpaths = facts[check.name][binary.path]["rpaths"]
+            for link, kind in binary.links.items():
+                how, where = resolve(link, path, rpaths, site)
+                provider = site.files.get(where) if where else None
+                if provider is not None and provider is not check:
+                    links["from_other_wheels"].setdefault(path, {})[link] = {
+                        "wheel": provider.name, "path": where, "how": how
+                    }  # fmt: skip
+                elif how == "missing" and outside_the_lock(link):
+                    links["outside_the_lock"].setdefault(path, []).append(link)
+                elif how == "missing" and kind != "weak":  # dyld skips a weak library that is absent
+                    check.problems.append(
+                        f"{path} in {check.file} links {link}, which no wheel of the lock ships and macOS "
+                        "does not have: it would fail to load (dyld: Library not loaded)"
+                    )
+        check.facts["links"] = links
+        if links["outside_the_lock"]:
+            libs = {lib for ls in links["outside_the_lock"].values() for lib in ls}
+            whys = sorted({outside_the_lock(lib) for lib in libs})
+            check.warnings.append(
+                f"{len(links['outside_the_lock'])} binaries in {check.file} link {len(libs)} libraries no "
+                f"wheel of the lock ships, loaded only on demand: {'; '.join(whys)}"
+            )
+        if links["from_other_wheels"]:
+            check_bindings(check, wheels, links["from_other_wheels"], cache)
+
+
+def check_bindings(check: WheelCheck, wheels: dict[str, Path], linked: dict, cache: Path) -> None:
+    """Each symbol a binary binds two-level to another wheel's library is in that library's exports (its
+    export trie, plus what it re-exports): the ABI the two wheels were built against agrees."""
+    imports = wheelcache.imports(wheels[check.name], cache)
+    by_path = {wheelcache.installed_path(m): rec for m, rec in imports.items()}
+    bound: dict = {}
+    for path, links in sorted(linked.items()):
+        for link, provider in sorted(links.items()):
+            symbols = by_path[path]["libraries"].get(link, [])
+            exports = wheelcache.exports(wheels[provider["wheel"]], cache)
+            member = next(m for m in exports if wheelcache.installed_path(m) == provider["path"])
+            have = tfpair.library_exports(member, exports)
+            missing = sorted(s for s in symbols if s not in have)
+            bound[f"{path} -> {provider['path']}"] = {"symbols": len(symbols), "missing": len(missing)}
+            if missing:
+                check.problems.append(
+                    f"{path} in {check.file} binds {len(missing)} of its {len(symbols)} symbols from {link} "
+                    f"to names {provider['wheel']}'s {provider['path']} does not export (dyld: Symbol not "
+                    f"found), e.g. {macho.demangle(missing[0])}: a {check.name} built for another "
+                    f"{provider['wheel']}"
+                )
+    check.facts["bindings"] = bound
+
+
 def check_lock(env: envspec.Environment, target: str, cache: Path = CACHE) -> list[WheelCheck]:
     """Download (or reuse) every wheel the lock installs on the target and check each."""
     floor, python = env.floor(target), python_minor(env.python)
@@ -179,6 +340,11 @@ def check_lock(env: envspec.Environment, target: str, cache: Path = CACHE) -> li
         else:
             check_wheel(check, got, entry.hashes, floor, python, cache)
         checks.append(check)
+    if wheelcache.target(target).floor == "macos":
+        readable = {c.name: wheels[(c.name, c.version)] for c in checks if c.file and not c.problems}
+        check_links(checks, readable, cache)
+        for check in checks:
+            check_torch_kernels(check, readable, cache)
     return checks
 
 
@@ -224,11 +390,17 @@ def summary(report: dict) -> list[str]:
                 continue
             floor = floor_name(target, per_env["floors"][target])
             bad = sum(bool(c["problems"]) for c in checks)
+            links = (
+                ", every library its binaries link found"
+                if any("links" in c["facts"] for c in checks)
+                else ""
+            )
             out.append(
                 f"{name} {target}: {len(checks)} wheels, {len(checks) - bad} ok "
-                f"(binary, sha256 in lock, fits {floor})"
+                f"(binary, sha256 in lock, fits {floor}{links})"
             )
             for check in checks:
+                out += describe_links(check) + describe_kernels(check)
                 metal = check["facts"].get("mlx_metal")
                 if metal:
                     libs = ", ".join(f"{k} ({v / 2**20:.0f} MiB)" for k, v in metal["metallibs"].items())
@@ -263,6 +435,50 @@ def summary(report: dict) -> list[str]:
             out += [f"WARN: {name} {target}: {w}" for c in per_env.get(target, []) for w in c["warnings"]]
     out += [f"FAIL: {line}" for line in report["failures"]]
     out.append("PASS" if report["passed"] else "FAILED")
+    return out
+
+
+def describe_links(check: dict) -> list[str]:
+    """One line per wheel whose binaries reach another wheel's libraries, and how many symbols they bind."""
+    linked = check["facts"].get("links", {}).get("from_other_wheels", {})
+    if not linked:
+        return []
+    by_wheel: dict[str, dict] = {}
+    for path, links in linked.items():
+        for provider in links.values():
+            entry = by_wheel.setdefault(provider["wheel"], {"from": set(), "to": set(), "how": set()})
+            entry["from"].add(path)
+            entry["to"].add(provider["path"])
+            entry["how"].add(provider["how"].replace("_", " "))
+    bound = check["facts"].get("bindings", {})
+    symbols, missing = sum(b["symbols"] for b in bound.values()), sum(b["missing"] for b in bound.values())
+    return [
+        f"  {check['name']} {check['version']} links {wheel}: {len(e['from'])} "
+        f"{'binary reaches' if len(e['from']) == 1 else 'binaries reach'} "
+        f"{', '.join(sorted(e['to']))} (by {', '.join(sorted(e['how']))}); {symbols} symbols bound "
+        f"two-level, {'all exported there' if not missing else f'{missing} MISSING'}"
+        for wheel, e in sorted(by_wheel.items())
+    ]
+
+
+def describe_kernels(check: dict) -> list[str]:
+    """One line per binary registering torch kernels: for MPS or not, and the Metal kernels it carries."""
+    out = []
+    for path, found in check["facts"].get("torch_kernels", {}).items():
+        kernels = found["torch_kernels"]
+        # `_` is TORCH_LIBRARY_IMPL(_, KEY, m): a fallback for every namespace's ops on that key
+        mps = sorted(ns if ns != "_" else "_ (fallback)" for ns, keys in kernels.items() if "MPS" in keys)
+        metal = found["metal_kernels"]
+        if not kernels and not metal:
+            continue
+        what = (
+            f"registers {', '.join(mps)} ops for MPS"
+            if mps
+            else f"registers {', '.join(kernels) or 'no'} ops, none for MPS"
+        )
+        shown = ", ".join(metal[:4]) + (", ..." if len(metal) > 4 else "")
+        carries = f", carries the Metal source of {len(metal)} kernels ({shown})" if metal else ""
+        out.append(f"  {check['name']} {check['version']} kernels: {path} {what}{carries}")
     return out
 
 

@@ -25,8 +25,10 @@ part, replayed fact sets):
 Optional, declared where a framework has it (a module without it has none; `extra_checks` reads it):
 
     EXTRA_CHECKS       module names verify runs after the fit, each on the chosen device:
-                       `run(device) -> report` (with "passed" and "failures") and `summary_line(report)`
-                       (tensorflow: checks.keras_fit, a Keras model.fit)
+                       `run(device, locked=None) -> report` (with "passed" and "failures"; `locked`: the
+                       distributions the environment's lock installs on this machine, None where unknown)
+                       and `summary_line(report)` (tensorflow: checks.keras_fit, a Keras model.fit; torch:
+                       checks.torch_extras, torchvision and torchaudio against the CPU)
 
 Functions and classes, which need the framework:
 

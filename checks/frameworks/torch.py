@@ -27,6 +27,8 @@ NAME = "torch"
 DISTRIBUTIONS = ("torch",)
 CPU_DEVICE = "cpu"
 DISTRIBUTED_SMOKE = "checks.allreduce"
+# Optional (frameworks.extra_checks): torchvision's ResNet step and nms, torchaudio's MelSpectrogram.
+EXTRA_CHECKS = ("checks.torch_extras",)
 # Which macOS MPS needs, by torch release: {first torch release: macOS}. 12.3 from MPS's first release
 # (1.12) through the 2.x releases up to 2.11 (torch's MPS backend refuses older macOS; pytorch#100879);
 # from 2.12 on PyPI's macOS arm64 wheels are tagged macosx_14_0, so 14.0 (pip on an older macOS finds no

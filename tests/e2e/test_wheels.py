@@ -171,6 +171,119 @@ def test_torch_macos_wheel_is_the_mps_build():
     ]
 
 
+@pytest.fixture(scope="module")
+def torch_checks():
+    """The torch lock's macOS wheels, checked once for the tests below (downloads on a cold cache)."""
+    return {c.name: c for c in wheels.check_lock(ENVS["torch"], "macos-arm64")}
+
+
+@pytest.mark.network
+def test_torchvision_and_torchaudio_link_torch_from_the_lock(torch_checks):
+    """Their extensions link torch's libraries as @rpath/lib*.dylib with no LC_RPATH that finds them on a
+    user's Mac (torchvision's is the build machine's folder, torchaudio's none): dyld finds them by install
+    name among the images `import torch` loaded. Every symbol they bind two-level is exported there, and
+    every binary declares a minimum macOS within the floor."""
+    floor = ENVS["torch"].floor("macos-arm64")
+    for name, extension in (
+        ("torchvision", "torchvision/_C.so"),
+        ("torchaudio", "torchaudio/lib/libtorchaudio.so"),
+    ):
+        check = torch_checks[name]
+        assert not check.problems, check.problems
+        assert macho.version_tuple(check.minos) <= macho.version_tuple(floor) == (12, 3)
+        assert wheels.platform_minimum(check.file) == "11.0"
+        linked = check.facts["links"]["from_other_wheels"][extension]
+        assert linked["@rpath/libtorch_cpu.dylib"] == {
+            "wheel": "torch", "path": "torch/lib/libtorch_cpu.dylib", "how": "install_name"
+        }  # fmt: skip
+        assert {v["wheel"] for v in linked.values()} == {"torch"}
+        bound = check.facts["bindings"][f"{extension} -> torch/lib/libtorch_cpu.dylib"]
+        assert bound["symbols"] > 100 and bound["missing"] == 0
+    rpaths = wheelcache.dyld_facts(wheelcache.CACHE / "macos-arm64" / torch_checks["torchvision"].file)
+    assert all(r.startswith("/Users/") for r in rpaths["torchvision/_C.so"]["rpaths"])  # the build machine's
+
+
+@pytest.mark.network
+def test_torchaudio_on_demand_libraries_are_named_not_failed(torch_checks):
+    """torchaudio's FFmpeg (torio) and SoX extensions link libraries no wheel ships: a warning naming why
+    each is allowed (OUTSIDE_THE_LOCK), and nothing else of the lock links outside it."""
+    outside = torch_checks["torchaudio"].facts["links"]["outside_the_lock"]
+    assert set(outside) == {
+        *(f"torio/lib/{stem}{v}.so" for stem in ("libtorio_ffmpeg", "_torio_ffmpeg") for v in (4, 5, 6)),
+        "torchaudio/lib/libtorchaudio_sox.so",
+        "torchaudio/lib/_torchaudio_sox.so",
+    }
+    assert "@rpath/libsox.dylib" in outside["torchaudio/lib/libtorchaudio_sox.so"]
+    assert [w for w in torch_checks["torchaudio"].warnings if "no wheel of the lock ships" in w]
+    others = {n: c.facts["links"]["outside_the_lock"] for n, c in torch_checks.items() if n != "torchaudio"}
+    assert not any(others.values()), others
+
+
+@pytest.mark.network
+def test_torchvision_ships_mps_kernels(torch_checks):
+    """torchvision's _C.so registers its ops for the MPS dispatch key and carries their Metal source (it
+    compiles it at run time through torch's MetalShaderLibrary), without linking Metal itself; torchaudio
+    registers CPU kernels only (its transforms are torch ops)."""
+    vision = torch_checks["torchvision"].facts["torch_kernels"]["torchvision/_C.so"]
+    assert {"CPU", "MPS"} <= set(vision["torch_kernels"]["torchvision"])
+    assert {"nms", "roi_align", "roi_align_backward"} <= set(vision["metal_kernels"])
+    binaries = wheelcache.binaries(wheelcache.CACHE / "macos-arm64" / torch_checks["torchvision"].file)
+    assert next(b for b in binaries if b.path == "torchvision/_C.so").frameworks() == {}
+    audio = torch_checks["torchaudio"].facts["torch_kernels"]["torchaudio/lib/libtorchaudio.so"]
+    assert "MPS" not in audio["torch_kernels"]["torchaudio"] and "CPU" in audio["torch_kernels"]["torchaudio"]
+    current = {c.name: c for c in wheels.check_lock(ENVS["torch-current"], "macos-arm64")}
+    stable = current["torchvision"].facts["torch_kernels"]["torchvision/_C_stable.so"]  # the stable ABI
+    assert "MPS" in stable["torch_kernels"]["torchvision"] and "nms" in stable["metal_kernels"]
+
+
+def _lock_of(tmp_path, name: str, python: str, floor: str, lines: list[str]) -> envspec.Environment:
+    (tmp_path / "requirements").mkdir()
+    (tmp_path / "requirements" / f"{name}.txt").write_text("\n".join(lines) + "\n")
+    shutil.copy(ROOT / "pyproject.toml", tmp_path / "pyproject.toml")  # the targets
+    return envspec.Environment(
+        name, "torch", name, root=tmp_path, python=python, floors={"macos-arm64": floor}
+    )
+
+
+def _locked_block(env: str, name: str) -> str:
+    """The lock's entry for `name` (its pin and hashes), without its marker."""
+    entry = next(e for e in envspec.read_lock(ENVS[env].lock) if e.name == name)
+    return f"{name}=={entry.version} " + " ".join(f"--hash={h}" for h in entry.hashes)
+
+
+@pytest.mark.network
+def test_a_torchvision_without_its_torch_is_caught(tmp_path):
+    """The torch lock's torchvision alone: its extensions' @rpath links to torch's libraries find nothing."""
+    env = _lock_of(tmp_path, "vision", "3.9", "12.3", [_locked_block("torch", "torchvision")])
+    (check,) = wheels.check_lock(env, "macos-arm64")
+    assert any(
+        p.startswith("torchvision/_C.so in torchvision-0.23.0-")
+        and "links @rpath/libtorch_cpu.dylib, which no wheel of the lock ships" in p
+        for p in check.problems
+    ), check.problems
+
+
+@pytest.mark.network
+def test_a_torchvision_built_for_another_torch_is_caught(tmp_path):
+    """torchvision 0.23.0 (built for torch 2.8) with torch 2.15.0, both CPython 3.12 wheels: its libraries
+    are found, but symbols it binds two-level to libtorch_cpu are gone from torch 2.15's (dyld: Symbol not
+    found at import). The torch entry is torch-current's lock's; torchvision's hash is its wheel's own."""
+    vision = wheelcache.fetch([("torchvision", "0.23.0")], "macos-arm64", "14.0", "3.12.18")[
+        ("torchvision", "0.23.0")
+    ]
+    lines = [
+        _locked_block("torch-current", "torch"),
+        f"torchvision==0.23.0 --hash=sha256:{wheelcache.sha256(vision)}",
+    ]
+    env = _lock_of(tmp_path, "mismatch", "3.12", "14.0", lines)
+    checks = {c.name: c for c in wheels.check_lock(env, "macos-arm64")}
+    assert not checks["torch"].problems
+    problems = [p for p in checks["torchvision"].problems if "does not export" in p]
+    assert problems and problems[0].startswith("torchvision/")
+    assert "torch's torch/lib/libtorch_cpu.dylib does not export (dyld: Symbol not found)" in problems[0]
+    assert problems[0].endswith("a torchvision built for another torch")
+
+
 @pytest.mark.network
 def test_a_hash_the_lock_does_not_carry_is_caught(tmp_path):
     """A lock whose hashes for six were changed: the real wheel's sha256 is then none of the lock's."""

@@ -96,7 +96,7 @@ def test_verify_writes_a_json_report(framework, tmp_path, capsys):
 def test_diverging_fit_fails_verify(framework, tmp_path):
     _unit(framework)
     out = tmp_path / "report.json"
-    args = ["--framework", framework, "--lr", "1e-3", "--json", str(out), "--no-distributed"]
+    args = ["--framework", framework, "--lr", "1e-3", "--json", str(out), "--no-distributed", "--no-extra"]
     assert verify.main(args) == 1
     report = json.loads(out.read_text())
     assert not report["passed"]
@@ -109,7 +109,8 @@ def test_require_gpu_without_gpu_fails(tmp_path):
     if torch.cuda.is_available() or torch.backends.mps.is_available():
         pytest.skip("this machine has a GPU; the failure path needs one without")
     out = tmp_path / "report.json"
-    args = ["--framework", "torch", "--require-gpu", "--steps", "50", "--json", str(out), "--no-distributed"]
+    args = ["--framework", "torch", "--require-gpu", "--steps", "50", "--json", str(out), "--no-distributed",
+            "--no-extra"]  # fmt: skip
     assert verify.main(args) == 1
     failures = json.loads(out.read_text())["failures"]
     assert failures and failures[0].startswith("no GPU used although --require-gpu was given")

@@ -40,6 +40,11 @@ CASES = [
     ("verify", ["--json", "{tmp}"], "argument --json: expected a file path, got a directory: {tmp}"),
     (
         "verify",
+        ["--locked", " , "],
+        "argument --locked: expected comma-separated distribution names, got ' , '",
+    ),
+    (
+        "verify",
         ["--json", "{tmp}/file/report.json"],
         "argument --json: expected a path in a folder, got one under the regular file {tmp}/file",
     ),

@@ -42,6 +42,19 @@ def test_every_registered_module_defines_the_interface(name):
     assert smoke is None or importlib.util.find_spec(smoke) is not None
 
 
+@pytest.mark.parametrize("name", frameworks.NAMES)
+def test_every_extra_check_has_its_interface(name):
+    """Each EXTRA_CHECKS module, read from its source: run(device, locked=None) and summary_line(report)."""
+    for module in frameworks.declared(name).get("EXTRA_CHECKS", ()):
+        spec = importlib.util.find_spec(module)
+        assert spec is not None, module
+        tree = ast.parse(open(spec.origin, encoding="utf-8").read())
+        functions = {n.name: n for n in tree.body if isinstance(n, ast.FunctionDef)}
+        run = functions["run"].args
+        assert [a.arg for a in run.args] == ["device", "locked"] and len(run.defaults) == 1, module
+        assert [a.arg for a in functions["summary_line"].args.args] == ["report"], module
+
+
 def test_argparse_choices_come_from_the_registry():
     from checks import bench, verify
 

@@ -122,3 +122,33 @@ def test_lock_missing_a_pin_is_reported(tmp_path):
     (tmp_path / "requirements" / "x.txt").write_text(lock)
     problems = envspec.lock_problems(envspec.Environment("x", "torch", "X", root=tmp_path))
     assert "x.txt: six from x.in is missing for macos-arm64" in problems
+
+
+def _this_target(env: envspec.Environment) -> str | None:
+    """The environment's target this machine is (by its platform markers), or None."""
+    from packaging.markers import default_environment
+
+    here = default_environment()
+    return next(
+        (
+            n
+            for n, t in env.targets.items()
+            if all(here.get(k) == t.markers[k] for k in ("sys_platform", "platform_machine"))
+        ),
+        None,
+    )
+
+
+@pytest.mark.parametrize("name", ["torch", "torch-current"])
+def test_what_the_lock_installs_here_is_what_verify_expects(name):
+    """`nox -s verify` passes the lock's distributions for this machine (--locked): torch's lock installs
+    torchvision and torchaudio on each of its targets, torch-current's torchvision only."""
+    env = ENVS[name]
+    here = envspec.locked_here(env)
+    target = _this_target(env)
+    if target is None:
+        assert here == []  # a machine none of the lock's targets is: nothing is expected
+        return
+    assert here == sorted({e.name for e in envspec.read_lock(env.lock) if e.applies_to(env, target)})
+    assert {"torch", "torchvision"} <= set(here)
+    assert ("torchaudio" in here) is (name == "torch")

@@ -133,6 +133,82 @@ def test_bad_pair_arguments_exit_2_with_one_line(pins, capsys):
     assert len(err) == 1 and err[0].startswith("error: expected ")
 
 
+def test_torch_kernel_registrations_read_from_symbol_names():
+    """Mangled names recorded with `strings` from torchvision 0.23.0's _C.so, torch 2.8.0's libtorch_cpu
+    and torchvision 0.29.2's stable-ABI _C_stable.so (macOS arm64 wheels), joined as a symbol table is."""
+    table = b"\0".join(
+        [
+            b"__ZN6vision3opsL41TORCH_LIBRARY_IMPL_init_torchvision_MPS_2ERN5torch7LibraryE",
+            b"__ZN6vision3opsL48TORCH_LIBRARY_IMPL_static_init_torchvision_MPS_2E",
+            b"__ZN2at6native12_GLOBAL__N_140TORCH_LIBRARY_IMPL_init__quantized_CPU_5ERN5torch7LibraryE",
+            b"__ZN2at6native12_GLOBAL__N_149TORCH_LIBRARY_IMPL_init__quantized_QuantizedCPU_3ERN5torch7LibraryE",
+            b"__ZN2atL31TORCH_LIBRARY_IMPL_init___MPS_2ERN5torch7LibraryE",
+            b"__ZN6visionL77STABLE_TORCH_LIBRARY_IMPL_static_init_torchvision_CompositeExplicitAutograd_1E",
+            b"__ZN6vision3opsL55STABLE_TORCH_LIBRARY_FRAGMENT_static_init_torchvision_0E",  # a definition
+        ]
+    )
+    assert macho.torch_kernels(table) == {
+        "_": ["MPS"],
+        "_quantized": ["CPU", "QuantizedCPU"],
+        "torchvision": ["CompositeExplicitAutograd", "MPS"],
+    }
+    source = (
+        b"kernel void nms(constant T * dev_boxes [[buffer(0)]],\0kernel void roi_align<DTYPE, INT_DTYPE>("
+    )
+    assert macho.metal_kernels(source) == ["nms", "roi_align"]  # as torchvision's _C.so carries them
+
+
+def _site(*paths: str, install_names: dict[str, str] | None = None) -> wheels.SitePackages:
+    """Hand-written: installed paths as the torch and torchvision 0.23.0 wheels ship them."""
+    site = wheels.SitePackages()
+    torch = wheels.WheelCheck("torch", "macos-arm64", "torch", "2.8.0")
+    site.files = dict.fromkeys(paths, torch)
+    site.install_names = {name: (torch, path) for name, path in (install_names or {}).items()}
+    return site
+
+
+def test_how_dyld_finds_a_link():
+    site = _site(
+        "torch/lib/libtorch_cpu.dylib",
+        "torch/lib/libomp.dylib",
+        "torchvision/.dylibs/libpng16.16.dylib",
+        "torchvision/.dylibs/libz.1.2.13.dylib",
+        install_names={"@rpath/libtorch_cpu.dylib": "torch/lib/libtorch_cpu.dylib"},
+    )
+    resolve = wheels.resolve
+    assert resolve("/usr/lib/libSystem.B.dylib", "torchvision/_C.so", [], site) == ("system", None)
+    assert resolve("@loader_path/.dylibs/libpng16.16.dylib", "torchvision/image.so", [], site) == (
+        "loader_path",
+        "torchvision/.dylibs/libpng16.16.dylib",
+    )
+    # libpng's own rpath is "@loader_path/" (trailing slash), as delocate writes it
+    found = resolve(
+        "@rpath/libz.1.2.13.dylib", "torchvision/.dylibs/libpng16.16.dylib", ["@loader_path/"], site
+    )
+    assert found == ("rpath", "torchvision/.dylibs/libz.1.2.13.dylib")
+    assert resolve("@rpath/libomp.dylib", "torch/lib/libtorch_cpu.dylib", ["@loader_path"], site) == (
+        "rpath",
+        "torch/lib/libomp.dylib",
+    )
+    build_machine = ["/Users/ec2-user/runner/_work/_temp/conda_environment_16469656620/lib"]
+    assert resolve("@rpath/libtorch_cpu.dylib", "torchvision/_C.so", build_machine, site) == (
+        "install_name",
+        "torch/lib/libtorch_cpu.dylib",
+    )
+    assert resolve("@rpath/libsox.dylib", "torchaudio/lib/libtorchaudio_sox.so", [], site) == (
+        "missing",
+        None,
+    )
+    assert resolve("/opt/homebrew/lib/libjpeg.8.dylib", "x/y.so", [], site) == ("missing", None)
+
+
+def test_libraries_outside_the_lock_are_declared_with_a_reason():
+    assert wheels.outside_the_lock("@rpath/libavutil.56.dylib").startswith("FFmpeg")
+    assert wheels.outside_the_lock("@rpath/libsox.dylib").startswith("SoX")
+    assert wheels.outside_the_lock("@rpath/libtorch_cpu.dylib") is None
+    assert wheels.outside_the_lock("/opt/homebrew/lib/libavutil.dylib") is None  # no version: not FFmpeg's
+
+
 # ---- the real wheels -------------------------------------------------------------------------------------
 
 
