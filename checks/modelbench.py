@@ -109,7 +109,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument(
         "--best",
         action="store_true",
-        help="the fastest settings: channels_last, compile, and only the mixed precisions (unless --precisions)",
+        help="fastest settings: channels_last, compile, only the mixed precisions (unless --precisions)",
     )
     p.add_argument(
         "--models", type=_names(MODEL_NAMES, "models"), help="default: every model the framework has"
@@ -142,7 +142,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         p.error(f"argument --warmup: expected a count >= 0, got {args.warmup}")
     if args.image_size < 32:
         p.error(
-            f"argument --image-size: expected at least 32 (ResNet-50 halves it five times), got {args.image_size}"
+            f"argument --image-size: expected >= 32 (ResNet-50 halves it five times), got {args.image_size}"
         )
     if args.best:
         args.channels_last = args.compile = True
@@ -223,8 +223,9 @@ def answer(name: str | None, kind: str, best: dict | None, refs: list[dict]) -> 
     if t4:
         r = t4[0]
         return (
-            f"this {what} ({name}) trains ResNet-50 {ips / r['images_per_s']:.1f}x as fast as a T4 (published: "
-            f"{short_source(r['source'])}, {r['precision']}; measured {ips:.0f} images/s, {prec}, batch {best['batch']})"
+            f"this {what} ({name}) trains ResNet-50 {ips / r['images_per_s']:.1f}x as fast as a T4 "
+            f"(published: {short_source(r['source'])}, {r['precision']}; measured {ips:.0f} images/s, "
+            f"{prec}, batch {best['batch']})"
         )
     line = (
         f"this {what} ({name}) trains ResNet-50 at {ips:.0f} images/s ({prec}, batch {best['batch']}); "
@@ -234,8 +235,8 @@ def answer(name: str | None, kind: str, best: dict | None, refs: list[dict]) -> 
     if mine:
         r = max(mine, key=lambda r: r["images_per_s"])
         line += (
-            f"; {ips / r['images_per_s']:.2f}x the best published figure for this device ({r['images_per_s']:g} "
-            f"images/s, {short_source(r['source'])}, {r['precision']})"
+            f"; {ips / r['images_per_s']:.2f}x the best published figure for this device "
+            f"({r['images_per_s']:g} images/s, {short_source(r['source'])}, {r['precision']})"
         )
     return line
 
@@ -343,7 +344,8 @@ def run(args: argparse.Namespace) -> dict:
     unknown = [m for m in models if m not in module.MODELS]
     if unknown:
         raise SystemExit(
-            f"modelbench: expected a model {args.framework} has ({', '.join(module.MODELS)}), got {', '.join(unknown)}"
+            f"modelbench: expected a model {args.framework} has ({', '.join(module.MODELS)}), "
+            f"got {', '.join(unknown)}"
         )
     facts = platform_facts.gather()
     targets = fw.targets(facts, cpu_only=args.cpu_only)
@@ -382,8 +384,8 @@ def run(args: argparse.Namespace) -> dict:
         },
         "transformer": transformer_shape(args),
         "methodology": "synthetic data on the device; one untimed step at construction, then warm-up steps; "
-        "time.perf_counter around each repeat with a device sync before every clock start and stop; the median "
-        "over repeats; a point counts only if its loss stayed finite",
+        "time.perf_counter around each repeat with a device sync before every clock start and stop; the "
+        "median over repeats; a point counts only if its loss stayed finite",
         "devices": [],
         "load_average": {"start": _load()},
     }
@@ -428,9 +430,10 @@ def summarize(report: dict, refs: list[dict]) -> dict:
     if first is None:
         summary["answer"] = "no device measured"
     elif not comparable:
+        size = report["settings"]["image_size"]
         summary["answer"] = (
-            f"ResNet-50 ran at {report['settings']['image_size']}x{report['settings']['image_size']}, not the "
-            f"published figures' {REFERENCE_IMAGE_SIZE}x{REFERENCE_IMAGE_SIZE}: not compared (run without --quick)"
+            f"ResNet-50 ran at {size}x{size}, not the published figures' {REFERENCE_IMAGE_SIZE}x"
+            f"{REFERENCE_IMAGE_SIZE}: not compared (run without --quick)"
         )
     else:
         summary["answer"] = answer(first["name"], first["kind"], best_resnet(first), refs)

@@ -20,7 +20,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script: tools/ is a package here
-from tools import modelplot  # noqa: E402
+from tools import modelplot
 
 FORMS = ("faithful", "no_sync", "fused")
 
@@ -61,11 +61,13 @@ def load(paths: list[Path]) -> list[dict]:
             report = json.loads(path.read_text())
         except (OSError, ValueError) as exc:
             raise SystemExit(
-                f"{path}: expected a checks.bench or checks.modelbench JSON result, got an unreadable file ({exc})"
+                f"{path}: expected a checks.bench JSON result (checks.modelbench's too), "
+                f"got an unreadable file ({exc})"
             ) from None
         if report.get("schema_version") != 1 or "devices" not in report:
             raise SystemExit(
-                f"{path}: expected a checks.bench or checks.modelbench JSON result (schema_version 1), got other JSON"
+                f"{path}: expected a checks.bench JSON result (schema_version 1; checks.modelbench's too), "
+                "got other JSON"
             )
         report["_path"] = _shown(path)
         reports.append(report)
