@@ -280,7 +280,7 @@ def sweep(fw, module, model: str, target: dict, precision: str, batches: list[in
             result["stopped"] = f"batch {batch}: out of memory ({_first_line(exc)})"
             progress(f"{where}: out of memory, larger batches skipped")
             break
-        except (RuntimeError, TypeError, ValueError, NotImplementedError) as exc:  # e.g. no bf16 kernel here
+        except module.ERRORS as exc:  # e.g. no kernel for this precision on this device
             result["stopped"] = f"batch {batch}: not run here ({type(exc).__name__}: {_first_line(exc)})"
             progress(f"{where}: failed ({_first_line(exc)}), larger batches skipped")
             break

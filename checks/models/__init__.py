@@ -12,6 +12,8 @@ A framework declares its module as MODEL_BENCH in checks/frameworks/NAME.py (a t
         how                     one line: what it really ran (layout, autocast, compiled or why not)
         loss()                  the last loss as a float (a host read: called after timing, never inside)
     release(device)             frees what a finished (or out-of-memory) point left in the device's cache
+    ERRORS                      what a step raises where the device cannot run it (a dtype without kernels):
+                                the sweep records it and stops that precision, instead of ending the run
 
 Timing is checks.bench.measure's wall clock (time.perf_counter with the device drained at every reading),
 not torch.utils.benchmark's Timer: that adds two untimed calls to every repeat, seconds each for a

@@ -23,6 +23,8 @@ MODELS = {"resnet50": "images/s"}
 NUM_CLASSES = 1000
 LEARNING_RATE = 0.01
 POLICIES = {"float32": "float32", "float16": "mixed_float16", "bfloat16": "mixed_bfloat16"}
+# ResourceExhaustedError (an OpError) is the framework's out-of-memory error, caught before these.
+ERRORS = (tf.errors.OpError, RuntimeError, TypeError, ValueError, NotImplementedError)
 
 
 def precisions(device: str) -> list[str]:

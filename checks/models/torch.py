@@ -22,6 +22,8 @@ from checks.models import Options
 MODELS = {"resnet50": "images/s", "transformer": "tokens/s"}
 NUM_CLASSES = 1000  # ImageNet's head, as torchvision's resnet50() builds it
 LEARNING_RATE = 0.01
+# What a point that cannot run raises (torch.OutOfMemoryError, a RuntimeError, is caught before these).
+ERRORS = (RuntimeError, TypeError, ValueError, NotImplementedError)
 
 
 def precisions(device: str) -> list[str]:
