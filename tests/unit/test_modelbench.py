@@ -140,7 +140,7 @@ def test_best_turns_on_channels_last_and_compile_and_quick_is_small():
     assert args.channels_last and args.compile and args.image_size == 224
     quick = modelbench.parse_args(["--framework", "tensorflow", "--quick"])
     sizes = (quick.image_size, quick.batch_sizes, quick.cpu_batch_sizes, quick.repeats)
-    assert sizes == (64, [2, 4], [2, 4], 2)
+    assert sizes == (32, [2, 4], [2, 4], 2)
     assert modelbench.transformer_shape(quick) == modelbench.TINY_TRANSFORMER
 
 
