@@ -34,7 +34,7 @@ def test_quick_run_trains_every_model_in_every_cpu_precision(quick_report):
         for res in entry["precisions"].values():
             (point,) = res["points"]
             assert res["stopped"] is None and res["largest_batch_fit"] == 2
-            assert point["finite_loss"] and point["loss_after"] > 0
+            assert point["finite_loss"] and point["loss_after"] >= 0  # cross-entropy; 0 once memorised
             items = 2 * (report["settings"]["seq_len"] if model == "transformer" else 1)
             assert point["items_per_s"] == pytest.approx(items / (point["ms_per_step"] / 1e3))
             assert point["timing"]["repeats"] == 2
