@@ -26,6 +26,7 @@ from nox.command import CommandFailed
 ROOT = Path(__file__).resolve().parent
 sys.path.insert(0, str(ROOT))  # tools/ lives beside this file; nox does not put it on sys.path
 
+from checks import frameworks  # noqa: E402  (standard library only: reads declared constants)
 from tools import envspec, interpreters, locks, relock, results, venvs  # noqa: E402
 
 nox.needs_version = ">=2025.2.9"
@@ -263,11 +264,27 @@ def bench(s: nox.Session, env: str) -> None:
 
 
 @session(default=False)
+@nox.parametrize("env", list(ENVS))
+def modelbench(s: nox.Session, env: str) -> None:
+    """Time real-model training (ResNet-50, a transformer) on GPU and CPU (posargs: checks.modelbench)."""
+    framework = ENVS[env].framework
+    if not frameworks.declared(framework).get("MODEL_BENCH"):
+        s.skip(f"{framework} declares no model bench (MODEL_BENCH): docs/models.md says why")
+    python = build(s, env)
+    s.run(python, "-m", "checks.modelbench", "--framework", framework, "--out-dir", str(ROOT / "results"),
+          "--tag", env, *s.posargs, external=True, env={**RUN_ENV, "TF_CPP_MIN_LOG_LEVEL": "2"})  # fmt: skip
+    s.notify("benchplot", posargs=[])
+
+
+@session(default=False)
 def benchplot(s: nox.Session) -> None:
-    """Render bench JSON as a markdown table and a PNG plot (posargs: JSON files, default results/)."""
-    files = s.posargs or sorted(str(p) for p in (ROOT / "results").glob("bench-*.json"))
+    """Render bench and modelbench JSON as markdown tables and PNG plots (posargs: JSON files)."""
+    results = ROOT / "results"
+    files = s.posargs or sorted(
+        str(p) for p in [*results.glob("bench-*.json"), *results.glob("models-*.json")]
+    )
     if not files:
-        s.error("expected results/bench-*.json, got none: run `nox -s bench` first")
+        s.error("expected results/bench-*.json or results/models-*.json, got none: run `nox -s bench` first")
     s.run(host(s), str(ROOT / "tools" / "benchplot.py"), *files, external=True)
 
 

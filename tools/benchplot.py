@@ -4,6 +4,8 @@
 
 It writes two files, DIR/bench.md and DIR/bench.png (DIR: the first JSON's folder unless given), and
 nothing else: docs/bench/bench.md is the repository's one copy of the tables, and docs/bench.md links it.
+checks.modelbench results (the model bench: "kind": "modelbench") go to DIR/models.md and DIR/models.png
+instead, rendered by tools/modelplot.py; one call can take both kinds.
 The plot is us/step against N (log-log): one colour per device, one line style per form, published
 reference points as hollow markers labelled "reference". The markdown has one section per JSON file, in
 the order given, and a table of published references, marked as such: they were not measured by this
@@ -16,6 +18,9 @@ import argparse
 import json
 import sys
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script: tools/ is a package here
+from tools import modelplot
 
 FORMS = ("faithful", "no_sync", "fused")
 
@@ -56,11 +61,13 @@ def load(paths: list[Path]) -> list[dict]:
             report = json.loads(path.read_text())
         except (OSError, ValueError) as exc:
             raise SystemExit(
-                f"{path}: expected a checks.bench JSON result, got an unreadable file ({exc})"
+                f"{path}: expected a checks.bench JSON result (checks.modelbench's too), "
+                f"got an unreadable file ({exc})"
             ) from None
         if report.get("schema_version") != 1 or "devices" not in report:
             raise SystemExit(
-                f"{path}: expected a checks.bench JSON result (schema_version 1), got other JSON"
+                f"{path}: expected a checks.bench JSON result (schema_version 1; checks.modelbench's too), "
+                "got other JSON"
             )
         report["_path"] = _shown(path)
         reports.append(report)
@@ -221,8 +228,8 @@ def plot(reports: list[dict], path: Path) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="tools/benchplot.py", description=__doc__.split("\n")[0])
-    p.add_argument("json", nargs="+", type=Path, help="checks.bench result files")
-    p.add_argument("--out", type=Path, help="folder for bench.md and bench.png (default: the first JSON's)")
+    p.add_argument("json", nargs="+", type=Path, help="checks.bench and checks.modelbench result files")
+    p.add_argument("--out", type=Path, help="folder for the .md and .png files (default: the first JSON's)")
     args = p.parse_args(argv)
     missing = [str(j) for j in args.json if not j.exists()]
     if missing:
@@ -233,10 +240,16 @@ def main(argv: list[str] | None = None) -> int:
     reports = load(args.json)
     out = args.out or args.json[0].parent
     out.mkdir(parents=True, exist_ok=True)
-    text = markdown(reports)
-    (out / "bench.md").write_text(text)
-    plot(reports, out / "bench.png")
-    print(f"wrote {out / 'bench.md'} and {out / 'bench.png'}")
+    bench = [r for r in reports if r.get("kind") != "modelbench"]
+    models = [r for r in reports if r.get("kind") == "modelbench"]
+    if bench:
+        (out / "bench.md").write_text(markdown(bench))
+        plot(bench, out / "bench.png")
+        print(f"wrote {out / 'bench.md'} and {out / 'bench.png'}")
+    if models:
+        (out / "models.md").write_text(modelplot.markdown(models))
+        modelplot.plot(models, out / "models.png")
+        print(f"wrote {out / 'models.md'} and {out / 'models.png'}")
     return 0
 
 

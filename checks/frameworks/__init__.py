@@ -29,6 +29,8 @@ Optional, declared where a framework has it (a module without it has none; `extr
                        distributions the environment's lock installs on this machine, None where unknown)
                        and `summary_line(report)` (tensorflow: checks.keras_fit, a Keras model.fit; torch:
                        checks.torch_extras, torchvision and torchaudio against the CPU)
+    MODEL_BENCH        the module `python -m checks.modelbench` trains real models with (checks/models/:
+                       MODELS, precisions(device), Step(...), block, release; its docstring has the interface)
 
 Functions and classes, which need the framework:
 
@@ -120,6 +122,11 @@ def doctor_facts(name: str) -> dict:
 def extra_checks(module: ModuleType) -> tuple[str, ...]:
     """The framework's optional extra checks (EXTRA_CHECKS), () where it declares none."""
     return tuple(getattr(module, "EXTRA_CHECKS", ()) or ())
+
+
+def model_bench(module: ModuleType) -> str | None:
+    """The framework's model-bench module name (MODEL_BENCH), None where it declares none."""
+    return getattr(module, "MODEL_BENCH", None) or None
 
 
 _declared_cache: dict[str, dict] = {}

@@ -33,6 +33,8 @@ DISTRIBUTED_SMOKE = None  # the tf environment has no distributed smoke
 # Optional (frameworks.extra_checks): verify runs each on the chosen device after the fit. Keras is how
 # most TensorFlow code reaches the GPU, and where TF releases break it (Keras 3 from TF 2.16 on).
 EXTRA_CHECKS = ("checks.keras_fit",)
+# Optional (frameworks.model_bench): the real-model training bench, `python -m checks.modelbench`.
+MODEL_BENCH = "checks.models.tensorflow"
 
 
 def version() -> str:

@@ -34,6 +34,8 @@ EXTRA_CHECKS = ("checks.torch_extras",)
 # from 2.12 on PyPI's macOS arm64 wheels are tagged macosx_14_0, so 14.0 (pip on an older macOS finds no
 # wheel). The one copy in checks/: doctor reads it from here without importing torch (frameworks.declared).
 MPS_MACOS_FLOOR = {"1.12": "12.3", "2.12": "14.0"}
+# Optional (frameworks.model_bench): the real-model training bench, `python -m checks.modelbench`.
+MODEL_BENCH = "checks.models.torch"
 
 
 def version() -> str:
