@@ -1,4 +1,4 @@
-"""The YAML hook of .pre-commit-config.yaml: every YAML file read with the parser conda reads environments with.
+"""The YAML hook of .pre-commit-config.yaml: every YAML file read with the parser conda reads it with.
 
 conda 26.7.1 parses an environment file with ruamel.yaml's round-trip loader (tools/condaenv.py cites its
 source), which refuses what a laxer parser lets through, a repeated key above all. Every *.yml and *.yaml
