@@ -9,6 +9,7 @@ GitHub job `start-with-uv` (.github/workflows/ci.yml).
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -57,7 +58,8 @@ def environment_python(tmp_path: Path) -> Path:
 
 def bare_env(tmp_path: Path, *folders: Path, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k not in LEAKS}
-    env.update(PATH=os.pathsep.join([*map(str, folders), *SYSTEM_PATH]), PYENV_ROOT=str(tmp_path / "no-pyenv"))
+    env["PATH"] = os.pathsep.join([*map(str, folders), *SYSTEM_PATH])
+    env["PYENV_ROOT"] = str(tmp_path / "no-pyenv")  # interpreters.py looks there even off PATH
     env.update(extra)
     return env
 
@@ -70,12 +72,15 @@ def assert_verified(done: subprocess.CompletedProcess[str], clone: Path) -> None
     out = done.stdout + done.stderr
     assert done.returncode == 0, out[-4000:]
     report = json.loads((clone / "results" / f"verify-{ENV}.json").read_text())
-    assert report["passed"] and report["environment"] == ENV, report
+    assert report["passed"] and report["status"] == "passed", report["failures"]
+    assert report["framework"] == envspec.environments()[ENV].framework
+    lock = (clone / "requirements" / f"{ENV}.txt").read_bytes()
+    assert report["locks"]["sha256"] == hashlib.sha256(lock).hexdigest()  # built from the clone's own lock
     assert "PASS" in out
 
 
 def test_uv_alone_runs_the_quick_start(tmp_path):
-    """`uvx nox -s verify` and `./noxfile.py -s verify` (its shebang: `uv run --script`), uv and nothing else."""
+    """`uvx nox -s verify`, then `./noxfile.py -s verify` (its shebang: `uv run --script`): only uv."""
     uv, uvx = shutil.which("uv"), shutil.which("uvx")
     if not (uv and uvx):
         pytest.fail(f"expected uv and uvx on PATH (requirements/tools.txt), got uv={uv}, uvx={uvx}")
