@@ -22,7 +22,7 @@ from conftest import ROOT
 
 from tools import envspec, interpreters
 
-ENV = "mlx"
+ENV = "mlx" if "mlx" in envspec.environments() else next(iter(envspec.environments()))  # mlx: quickest
 VERIFY = f"verify(env='{ENV}')"
 SYSTEM_PATH = ["/usr/bin", "/bin"]
 # Variables that would let the clone see this checkout or a venv instead of what the tool itself brings.

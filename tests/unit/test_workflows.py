@@ -95,7 +95,13 @@ def test_every_job_that_builds_environments_installs_their_pythons():
     """The Pythons come from the table (envspec.pythons: 3.9 for the seeds, 3.12 for the current ones)."""
     wanted = sorted(envspec.pythons(), key=lambda v: tuple(map(int, v.split("."))))
     line = "uv python install " + " ".join(wanted)
-    for name, job in [("ci.yml", "linux"), ("ci.yml", "macos-nox"), ("relock.yml", "relock")]:
+    jobs = [
+        ("ci.yml", "linux"),
+        ("ci.yml", "macos-nox"),
+        ("ci.yml", "start-with-uv"),
+        ("relock.yml", "relock"),
+    ]
+    for name, job in jobs:
         assert line in runs(load(name)["jobs"][job]), (name, job, line)
 
 
