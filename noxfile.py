@@ -1,4 +1,6 @@
+#!/usr/bin/env -S uv run --script
 # /// script
+# requires-python = ">=3.9"
 # dependencies = [
 #   "nox>=2025.2.9", "packaging>=22", "pyyaml>=6", "ruamel.yaml>=0.17", "tomli>=2; python_version < '3.11'",
 # ]
@@ -19,6 +21,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any, Callable
 
 import nox
 from nox.command import CommandFailed
@@ -34,8 +37,14 @@ nox.options.error_on_missing_interpreters = True
 
 ENVS = envspec.environments()
 HOST = envspec.standalone()["dev"]  # the host venv: unit and end-to-end tests, lint, wheels, pair, plots
+LINT = envspec.standalone()["lint"]  # the rest of lint, on 3.12: pre-commit, mypy, zizmor, sp-repo-review
 RUN_ENV = {"PYTHONPATH": str(ROOT), "TF_CPP_MIN_LOG_LEVEL": "1"}
-session = nox.session(venv_backend="none")  # every session's venv is one of ours (tools/venvs.py)
+
+
+def session(*, default: bool = True) -> Callable[[Callable[..., None]], object]:
+    """nox.session making no venv: every session's venv is one of ours (tools/venvs.py). A maintenance
+    session says `default=False`: it runs only when named (nox's default per session, no session list)."""
+    return nox.session(venv_backend="none", default=default)
 
 
 def _reusing(s: nox.Session) -> bool:
@@ -123,7 +132,7 @@ def host(s: nox.Session) -> str:
     return _venv(s, "host", [HOST.lock], HOST.python)
 
 
-@session
+@session()
 @nox.parametrize("env", list(ENVS))
 def verify(s: nox.Session, env: str) -> None:
     """Build the environment from its lock and prove the sine fit on the best device (mps > cuda > cpu)."""
@@ -173,7 +182,7 @@ SUITES = [
 ]
 
 
-@session
+@session()
 @nox.parametrize("env", SUITES)
 def tests(s: nox.Session, env: str) -> None:
     """pytest by where it runs: unit (host venv), env (inside each environment), e2e; posargs to pytest."""
@@ -220,10 +229,11 @@ def kernel(s: nox.Session, env: str) -> None:
     s.log(f"kernel {env!r} ({spec.display}) -> {got['resource_dir']}")
 
 
-def _kernelspecs(s: nox.Session, python: str) -> dict:
+def _kernelspecs(s: nox.Session, python: str) -> dict[str, Any]:
     """Jupyter's own view of the installed kernels, from that venv's jupyter_client."""
     out = s.run(python, "-m", "jupyter", "kernelspec", "list", "--json", silent=True, external=True)
-    return json.loads(out)["kernelspecs"]
+    found: dict[str, Any] = json.loads(str(out))["kernelspecs"]  # silent=True: run returns the output
+    return found
 
 
 @session(default=False)
@@ -290,10 +300,14 @@ def benchplot(s: nox.Session) -> None:
 
 @session(default=False)
 def lint(s: nox.Session) -> None:
-    """Ruff: lint and format check of everything (posargs go to `ruff check`)."""
-    bin_dir = Path(host(s)).parent
-    s.run(str(bin_dir / "ruff"), "check", *s.posargs, ".", external=True)
-    s.run(str(bin_dir / "ruff"), "format", "--check", ".", external=True)
+    """pre-commit: ruff, mypy, YAML, Actions schemas, zizmor, sp-repo-review on every tracked file."""
+    if not (ROOT / ".git").exists():
+        s.error(
+            f"expected a git checkout at {ROOT} (pre-commit lints the files git tracks), got none: clone it"
+        )
+    host(s)  # the hooks name the tools in both venvs by path (.pre-commit-config.yaml)
+    pre_commit = Path(_venv(s, "lint", [LINT.lock], LINT.python)).parent / "pre-commit"
+    s.run(str(pre_commit), "run", "--all-files", "--show-diff-on-failure", *s.posargs, external=True)
 
 
 @session(default=False)
@@ -359,3 +373,7 @@ def lock(s: nox.Session) -> None:
             relock.relock(plan, opts, ROOT, s.log)
     except (relock.RelockError, envspec.SpecError) as exc:
         s.error(str(exc))
+
+
+if __name__ == "__main__":  # `./noxfile.py -s verify`: uv runs it with the script block's needs (the shebang)
+    nox.main()

@@ -26,6 +26,7 @@ import tempfile
 import time
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import torch
 import torch.distributed as dist
@@ -84,7 +85,7 @@ def worker(json_path: Path | None, timeout_s: float) -> int:
             "us": 1e6 * seconds,
             "passed": wrong == 0 and warm[0].item() == world,
         }
-        everyone: list = [None] * world
+        everyone: list[Any] = [None] * world
         dist.all_gather_object(everyone, mine)
     finally:
         dist.destroy_process_group()
@@ -96,7 +97,7 @@ def worker(json_path: Path | None, timeout_s: float) -> int:
     return 0 if mine["passed"] else 1
 
 
-def rank_lines(report: dict) -> list[str]:
+def rank_lines(report: dict[str, Any]) -> list[str]:
     return [
         f"  rank {r['rank']}/{report['world_size']} {report['backend']} {r['device']} ({r['name']}): "
         f"{r['contributed']:g} -> {r['got']:g}, expected {r['expected']:g}, {r['us']:.0f} us  "
@@ -122,7 +123,7 @@ def plan(backend: str | None, nproc: int | None) -> tuple[str, int]:
 
 def launch(
     backend: str | None = None, nproc: int | None = None, timeout_s: float = DEFAULT_TIMEOUT_S
-) -> dict:
+) -> dict[str, Any]:
     """Run the smoke under torchrun; the report has `passed` and, when not, `failures` saying why."""
     backend, nproc = plan(backend, nproc)
     package_root = str(Path(__file__).resolve().parent.parent)
@@ -160,7 +161,9 @@ def launch(
             output, _ = proc.communicate()
             status = None
         seconds = time.perf_counter() - start
-        report = json.loads(out.read_text()) if out.exists() else {"backend": backend, "ranks": []}
+        report: dict[str, Any] = (
+            json.loads(out.read_text()) if out.exists() else {"backend": backend, "ranks": []}
+        )
     report.update(
         world_size=nproc, seconds=seconds, command=" ".join(["python", *cmd[1:6], "-m", "checks.allreduce"])
     )
@@ -189,7 +192,7 @@ def _reason(output: str) -> str:
     return (errors or lines or ["no output"])[-1][:500]
 
 
-def summary_line(report: dict) -> str:
+def summary_line(report: dict[str, Any]) -> str:
     ranks = report["ranks"]
     us = max((r["us"] for r in ranks), default=math.nan)
     return (

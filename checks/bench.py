@@ -284,7 +284,7 @@ def bench_fit(backend, device: str, sizes: list[int], args, init: list[float], p
         verdict = "matches" if ok else "DOES NOT MATCH"
         progress(f"{device} check {form:8s}: {verdict} the float64 reference at N=2000 ({fit.how})")
     for form in FORMS:
-        rows = []
+        rows: list[dict[str, object]] = []
         for n in sizes:
             try:
                 fit = backend.SineFit(device, n, init, fit_lr(n), form)

@@ -23,6 +23,7 @@ import importlib.metadata
 import math
 import os
 import time
+from typing import Any
 
 import numpy as np
 import tensorflow as tf
@@ -64,10 +65,10 @@ def _on(where: str, device: str) -> bool:
     return where.upper().endswith(device.strip("/").upper())
 
 
-def run(device: str, locked: frozenset[str] | None = None) -> dict:
+def run(device: str, locked: frozenset[str] | None = None) -> dict[str, Any]:
     """The fit on `device`; `locked` (what the lock installs here) is unused: Keras comes with TensorFlow."""
     keras = tf.keras
-    report = {"keras_version": keras_version(), "device": device, "failures": [], "how": (
+    report: dict[str, Any] = {"keras_version": keras_version(), "device": device, "failures": [], "how": (
         f"Dense(16, tanh) -> Dense(1), Adam lr {LEARNING_RATE}, MSE, {N_POINTS} float32 points, "
         f"batch {BATCH}, "
         f"{EPOCHS} epochs, model.fit under tf.device({device!r})"
@@ -105,7 +106,7 @@ def run(device: str, locked: frozenset[str] | None = None) -> dict:
     return report
 
 
-def summary_line(report: dict) -> str:
+def summary_line(report: dict[str, Any]) -> str:
     return (
         f"keras {report['keras_version']} model.fit on {report['device']}: "
         f"loss {report['initial_loss']:.4g} -> {report['final_loss']:.4g} in {EPOCHS} epochs, "

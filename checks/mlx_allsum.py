@@ -27,6 +27,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import mlx.core as mx
 
@@ -69,7 +70,7 @@ def worker(json_path: Path | None) -> int:
     return 0 if wrong == 0 and warm[0].item() == world else 1
 
 
-def _rank_row(row: dict, world: int) -> dict:
+def _rank_row(row: dict[str, Any], world: int) -> dict[str, Any]:
     want = expected_sum(world)
     return {
         "rank": int(row["rank"]),
@@ -84,7 +85,7 @@ def _rank_row(row: dict, world: int) -> dict:
     }
 
 
-def rank_lines(report: dict) -> list[str]:
+def rank_lines(report: dict[str, Any]) -> list[str]:
     return [
         f"  rank {r['rank']}/{report['world_size']} {report['backend']} {r['device']}: "
         f"{r['contributed']:g} -> {r['got']:g}, expected {r['expected']:g}, {r['us']:.0f} us  "
@@ -119,7 +120,7 @@ def command(nproc: int, json_path: Path) -> list[str]:
     ]  # fmt: skip
 
 
-def launch(nproc: int = 2, timeout_s: float = DEFAULT_TIMEOUT_S) -> dict:
+def launch(nproc: int = 2, timeout_s: float = DEFAULT_TIMEOUT_S) -> dict[str, Any]:
     """Run the smoke under mlx.launch; the report has `passed` and, when not, `failures` saying why."""
     package_root = str(Path(__file__).resolve().parent.parent)
     env = {
@@ -154,7 +155,7 @@ def launch(nproc: int = 2, timeout_s: float = DEFAULT_TIMEOUT_S) -> dict:
     return report
 
 
-def failures(report: dict, status: int | None, output: str, timeout_s: float) -> list[str]:
+def failures(report: dict[str, Any], status: int | None, output: str, timeout_s: float) -> list[str]:
     """Why the smoke failed, one line each: the launcher's status, missing ranks, wrong sums."""
     found = []
     if status is None:
@@ -181,7 +182,7 @@ def _reason(output: str) -> str:
     return (errors or lines or ["no output"])[-1][:500]
 
 
-def summary_line(report: dict) -> str:
+def summary_line(report: dict[str, Any]) -> str:
     us = max((r["us"] for r in report["ranks"]), default=math.nan)
     return (
         f"allsum: mlx.distributed {report['backend']} x{report['world_size']} ranks, each rank r sends r+1, "

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from typing import Any
 
 NVIDIA_H100 = "https://www.nvidia.com/en-us/data-center/h100/ (datasheet: H100 SXM / PCIe columns)"
 NVIDIA_H200 = "https://www.nvidia.com/en-us/data-center/h200/ (datasheet: H200 SXM)"
@@ -33,7 +34,7 @@ class Peak:
     sources: tuple[str, ...]
     best_measured: dict[str, float] = field(default_factory=dict)
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, Any]:
         return {
             "name": self.name,
             "bandwidth_gbs": self.bandwidth_gbs,

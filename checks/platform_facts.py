@@ -8,6 +8,7 @@ import platform
 import shutil
 import subprocess
 import sys
+from typing import Any
 
 
 def _sysctl(name: str) -> str | None:
@@ -22,10 +23,10 @@ def _sysctl(name: str) -> str | None:
     return out.stdout.strip() if out.returncode == 0 and out.stdout.strip() else None
 
 
-def gather() -> dict:
+def gather() -> dict[str, Any]:
     """Everything below is read, never assumed, so a report shows what the machine really said."""
     system = platform.system()
-    facts = {
+    facts: dict[str, Any] = {
         "python": platform.python_version(),
         "python_implementation": platform.python_implementation(),
         "python_executable": sys.executable,
@@ -67,11 +68,11 @@ def _conda_subdir(prefix: str | None) -> str | None:
         except (OSError, ValueError):
             continue
         if subdir:
-            return subdir
+            return str(subdir)
     return None
 
 
-def is_apple_silicon(facts: dict) -> bool:
+def is_apple_silicon(facts: dict[str, Any]) -> bool:
     """True on an M-series Mac, whether or not this Python runs natively."""
     if facts["os"] != "Darwin":
         return False

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -66,11 +67,11 @@ class Verdict:
     max_coefficient_error: float = math.nan
     placements: dict[str, str] = field(default_factory=dict)
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, Any]:
         return {k: _finite_or_str(v) for k, v in asdict(self).items()}
 
 
-def _finite_or_str(v):
+def _finite_or_str(v: object) -> object:
     """JSON has no NaN/inf: write them as strings so a diverged run still produces valid JSON."""
     if isinstance(v, float) and not math.isfinite(v):
         return str(v)
@@ -84,7 +85,9 @@ def initial_parameters(seed: int) -> list[float]:
     return [float(v) for v in np.random.default_rng(seed).standard_normal(4)]
 
 
-def reference_fit(init: list[float], *, n: int = N_POINTS, steps: int = STEPS, lr: float = LEARNING_RATE):
+def reference_fit(
+    init: list[float], *, n: int = N_POINTS, steps: int = STEPS, lr: float = LEARNING_RATE
+) -> tuple[list[float], list[float]]:
     """The same loop in float64 NumPy: returns (losses, coefficients)."""
     x = np.linspace(-math.pi, math.pi, n, dtype=np.float64)
     y = np.sin(x)

@@ -29,6 +29,7 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
 from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
@@ -58,9 +59,9 @@ def load(path: Path) -> object:
         ) from None
 
 
-def dependencies(doc: object) -> dict[str, list]:
+def dependencies(doc: object) -> dict[str, list[Any]]:
     """Step 3: {"conda": [specs...], "pip": [items...]} as `Dependencies.parse` builds it."""
-    found: dict[str, list] = {"conda": []}
+    found: dict[str, list[Any]] = {"conda": []}
     raw = doc.get("dependencies") if isinstance(doc, dict) else None
     for item in raw or []:
         if isinstance(item, dict):
@@ -70,7 +71,7 @@ def dependencies(doc: object) -> dict[str, list]:
     return found
 
 
-def pip_items(doc: object) -> list:
+def pip_items(doc: object) -> list[Any]:
     """The list conda hands to its pip installer (empty when there is no pip section)."""
     return list(dependencies(doc).get("pip") or [])
 
@@ -81,7 +82,7 @@ def pip_workdir(conda_file: Path) -> Path | None:
     return folder if os.access(folder, os.W_OK) else None
 
 
-def write_requirements(items: list, workdir: Path | None) -> Path:
+def write_requirements(items: list[Any], workdir: Path | None) -> Path:
     """Step 5, first half: the temporary requirements file, written as conda writes it."""
     with tempfile.NamedTemporaryFile(
         mode="w",
@@ -110,7 +111,7 @@ def pip_command(python: Path, requirements: Path) -> list[str]:
     return [str(python), "-m", "pip", "install", "-U", "-r", str(requirements), "--exists-action=b"]
 
 
-def pip_step(conda_file: Path, python: Path) -> subprocess.CompletedProcess:
+def pip_step(conda_file: Path, python: Path) -> subprocess.CompletedProcess[bytes]:
     """Steps 1-5 for one environment file, against `python`; the temporary file is always removed."""
     try:
         items = pip_items(load(conda_file))

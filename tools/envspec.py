@@ -10,6 +10,7 @@ from __future__ import annotations
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from packaging.markers import Marker, default_environment
 from packaging.requirements import InvalidRequirement, Requirement
@@ -184,13 +185,14 @@ class LockedRequirement:
         )
 
 
-def pyproject(root: Path = ROOT) -> dict:
+def pyproject(root: Path = ROOT) -> dict[str, Any]:
     with open(root / "pyproject.toml", "rb") as f:
         return tomllib.load(f)
 
 
-def _table(root: Path, key: str) -> dict:
-    return pyproject(root).get("tool", {}).get("gpuenv", {}).get(key, {})
+def _table(root: Path, key: str) -> dict[str, Any]:
+    table: dict[str, Any] = pyproject(root).get("tool", {}).get("gpuenv", {}).get(key, {})
+    return table
 
 
 def targets(root: Path = ROOT) -> dict[str, Target]:
@@ -208,7 +210,7 @@ def targets(root: Path = ROOT) -> dict[str, Target]:
     return found
 
 
-def _python(row: dict, where: str) -> tuple[str, str]:
+def _python(row: dict[str, Any], where: str) -> tuple[str, str]:
     python, floor = str(row.get("python", "")), str(row.get("python_floor", ""))
     if not python or python.count(".") != 1 or not all(p.isdigit() for p in python.split(".")):
         raise SpecError(f'{where}: expected python = "X.Y" (e.g. "3.12"), got {python or "none"!r}')
@@ -288,7 +290,7 @@ def pip_section(env: Environment) -> list[str]:
     return ["--require-hashes", "--only-binary=:all:", f"-r requirements/{env.name}.txt"]
 
 
-def read_conda_file(env: Environment) -> dict:
+def read_conda_file(env: Environment) -> dict[str, Any]:
     """Parse an environment yml as conda does (tools/condaenv.py) and check it; SpecError, one line."""
     path = env.conda_file
     rel = path.name
@@ -422,12 +424,14 @@ def lock_problems(env: Environment) -> list[str]:
 BOOTSTRAP = {"pip", "setuptools", "wheel", "distribute"}
 
 
-def installed_problems(lock: Path, report: dict) -> list[str]:
+def installed_problems(lock: Path, report: dict[str, Any]) -> list[str]:
     """Differences between an installed environment (`pip inspect`'s report) and the lock's pins for that
     environment's platform; empty when the environment is exactly the lock."""
     marker_env = report["environment"]
     want = {e.name: e.version for e in read_lock(lock) if e.applies_in(marker_env)}
-    have = {canonicalize_name(d["metadata"]["name"]): d["metadata"]["version"] for d in report["installed"]}
+    have: dict[str, str] = {
+        canonicalize_name(d["metadata"]["name"]): d["metadata"]["version"] for d in report["installed"]
+    }
     problems = []
     for name in sorted(want.keys() | have.keys()):
         if name in BOOTSTRAP and name not in want:

@@ -15,11 +15,12 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 from tools import envspec
 
 
-def inspect(python: Path) -> dict:
+def inspect(python: Path) -> dict[str, Any]:
     """`python -m pip inspect --local`, parsed; SpecError (one line) if pip cannot report."""
     done = subprocess.run(
         [str(python), "-m", "pip", "inspect", "--local"], capture_output=True, text=True, check=False
@@ -27,7 +28,8 @@ def inspect(python: Path) -> dict:
     if done.returncode != 0:
         last = (done.stderr.strip().splitlines() or ["no output"])[-1]
         raise envspec.SpecError(f"expected `{python} -m pip inspect` to report the environment, got: {last}")
-    return json.loads(done.stdout)
+    report: dict[str, Any] = json.loads(done.stdout)
+    return report
 
 
 def main(argv: list[str] | None = None) -> int:

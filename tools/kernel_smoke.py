@@ -9,11 +9,12 @@ Exit 0 when the kernel starts and the imports succeed; otherwise one line saying
 from __future__ import annotations
 
 import sys
+from typing import Any
 
 from jupyter_client.manager import start_new_kernel
 
 
-def _print_stream(msg: dict) -> None:
+def _print_stream(msg: dict[str, Any]) -> None:
     if msg["msg_type"] == "stream":
         print(msg["content"]["text"], end="")
 

@@ -15,7 +15,7 @@ import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 import yaml
 from packaging.utils import canonicalize_name
@@ -104,7 +104,7 @@ def lock_body(text: str) -> list[str]:
     return [ln.rstrip() for ln in text.splitlines() if ln.strip() and not ln.lstrip().startswith("#")]
 
 
-def conda_layer(conda_file: Path) -> dict:
+def conda_layer(conda_file: Path) -> dict[str, Any]:
     """An environment yml without its pip section: the part conda-lock can solve (it cannot read `-r`)."""
     doc = yaml.safe_load(conda_file.read_text())
     deps = [d for d in doc.get("dependencies", []) if not (isinstance(d, dict) and "pip" in d)]
@@ -118,6 +118,7 @@ def inputs(lock: Lock, read: Callable[[Path], str] = Path.read_text) -> dict[str
     """
     found: dict[str, str] = {}
     if lock.kind == "uv":
+        assert lock.source is not None, "a uv Lock names its .in (plan)"
         found[lock.rel(lock.source)] = _digest(requirements_meaning(lock.source))
         for constraint in lock.constraints:
             found[f"{lock.rel(constraint)} (constraint)"] = _digest(lock_body(read(constraint)))
@@ -128,6 +129,7 @@ def inputs(lock: Lock, read: Callable[[Path], str] = Path.read_text) -> dict[str
         options = uv_compile_options(lock.lockable)
         found["uv pip compile " + " ".join(options)] = _digest(list(options))
     else:
+        assert lock.conda_file is not None, "a conda-lock Lock names its yml (plan)"
         found[f"{lock.rel(lock.conda_file)} conda layer"] = _digest(conda_layer(lock.conda_file))
         platforms = " ".join(lock.conda_platforms)
         found[f"conda-lock platforms {platforms}"] = _digest(platforms)

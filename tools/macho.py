@@ -17,11 +17,12 @@ import re
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import cxxfilt
 import lief
 from macholib import mach_o
-from macholib.MachO import MachO
+from macholib.MachO import MachO, MachOHeader  # untyped: Any to mypy
 
 lief.logging.disable()  # LIEF logs what it finds odd to stderr; the facts it returns are what counts
 
@@ -77,12 +78,12 @@ class Binary:
         return found
 
 
-def _arch(header) -> str:
+def _arch(header: MachOHeader) -> str:
     cpu = header.header.cputype
-    return mach_o.CPU_TYPE_NAMES.get(cpu, str(cpu))
+    return str(mach_o.CPU_TYPE_NAMES.get(cpu, cpu))
 
 
-def _minos(header) -> str | None:
+def _minos(header: MachOHeader) -> str | None:
     for load, cmd, _data in header.commands:
         if load.cmd == mach_o.LC_BUILD_VERSION and cmd.platform == PLATFORM_MACOS:
             return version_string(cmd.minos)
@@ -91,7 +92,7 @@ def _minos(header) -> str | None:
     return None
 
 
-def _links(header) -> dict[str, str]:
+def _links(header: MachOHeader) -> dict[str, str]:
     links = {}
     for load, _cmd, data in header.commands:
         if load.cmd in LINK_COMMANDS:
@@ -156,7 +157,7 @@ def _arm64(file: Path, bindings: bool) -> lief.MachO.Binary | None:
     return fat.take(lief.MachO.Header.CPU_TYPE.ARM64) if fat is not None else None
 
 
-def exports(file: Path) -> dict:
+def exports(file: Path) -> dict[str, Any]:
     """What dyld finds in this library: {install_name, reexported_libraries, symbols}.
 
     `symbols` is the export trie (LC_DYLD_INFO's or LC_DYLD_EXPORTS_TRIE), raw names with their leading
@@ -167,9 +168,11 @@ def exports(file: Path) -> dict:
     binary = _arm64(file, bindings=False)
     if binary is None:
         return {"install_name": None, "reexported_libraries": [], "symbols": []}
-    if binary.has_dyld_info or binary.has_dyld_exports_trie:
-        trie = binary.dyld_info.exports if binary.has_dyld_info else binary.dyld_exports_trie.exports
-        names = {entry.symbol.name for entry in trie}
+    info = binary.dyld_info if binary.has_dyld_info else None
+    exports_trie = binary.dyld_exports_trie if binary.has_dyld_exports_trie else None
+    source = info if info is not None else exports_trie
+    if source is not None:
+        names = {entry.symbol.name for entry in source.exports if entry.symbol is not None}
     else:
         names = {
             s.name
@@ -184,7 +187,7 @@ def exports(file: Path) -> dict:
     }
 
 
-def imports(file: Path) -> dict:
+def imports(file: Path) -> dict[str, Any]:
     """How this binary's undefined symbols are bound, from its bind opcodes or chained fixups.
 
     {"flat": [symbols looked up in every loaded image], "libraries": {install name: [symbols bound
@@ -192,7 +195,7 @@ def imports(file: Path) -> dict:
     "weak": [weak imports: dyld binds NULL where none has them], "main_executable": [symbols from the
     program]}. Weak-definition coalescing (a symbol the image defines itself) is no import and left out."""
     binary = _arm64(file, bindings=True)
-    found: dict = {
+    found: dict[str, Any] = {
         "flat": set(),
         "libraries": {},
         "weak_libraries": [],
@@ -203,9 +206,10 @@ def imports(file: Path) -> dict:
         return {k: [] if k != "libraries" else {} for k in found}
     opcodes, weak_class = lief.MachO.DyldBindingInfo, lief.MachO.DyldBindingInfo.CLASS.WEAK
     for bind in binary.bindings:
-        if not bind.has_symbol or (isinstance(bind, opcodes) and bind.binding_class == weak_class):
+        symbol = bind.symbol if bind.has_symbol else None
+        if symbol is None or (isinstance(bind, opcodes) and bind.binding_class == weak_class):
             continue
-        name, ordinal = bind.symbol.name, bind.library_ordinal
+        name, ordinal = symbol.name, bind.library_ordinal
         if ordinal in (SELF_ORDINAL, WEAK_LOOKUP_ORDINAL):
             continue
         if bind.weak_import:
@@ -214,7 +218,7 @@ def imports(file: Path) -> dict:
             found["flat"].add(name)
         elif ordinal == MAIN_EXECUTABLE_ORDINAL:
             found["main_executable"].add(name)
-        elif bind.has_library:
+        elif bind.has_library and bind.library is not None:
             found["libraries"].setdefault(bind.library.name, set()).add(name)
         else:  # an ordinal past the load commands: dyld refuses the image
             found["libraries"].setdefault(f"<library ordinal {ordinal}>", set()).add(name)
@@ -249,7 +253,7 @@ def demangle(raw: str) -> str:
     demangled, C names as written (cxxfilt returns a name that is not mangled unchanged)."""
     name = raw[1:] if raw.startswith("_") else raw
     try:
-        return cxxfilt.demangle(name)
+        return str(cxxfilt.demangle(name))
     except cxxfilt.InvalidName:
         return raw
 

@@ -215,7 +215,7 @@ def _resolve_chains(chains: list[list[locks.Lock]], staging: Path, opts: Options
 
     with ThreadPoolExecutor(max_workers=len(chains) or 1) as pool:
         futures = [pool.submit(run, chain) for chain in chains]
-    errors = [f.exception() for f in futures if f.exception() is not None]
+    errors = [exc for f in futures if (exc := f.exception()) is not None]
     if errors:
         raise errors[0]
 
@@ -304,8 +304,8 @@ def compile_problem(stderr: str, source: str) -> str:
     return f"{source}: expected a resolvable set, got: {detail or (why[-1] if why else '?')}"
 
 
-def _conda_lock_blocker() -> tuple[str | None, str | None]:
-    """(conda executable, None) when conda-lock can run here, else (None, what is missing)."""
+def _conda_lock_blocker() -> tuple[str, str]:
+    """(conda executable, "") when conda-lock can run here, else ("", what is missing)."""
     # An activated conda exports CONDA_EXE even where `conda` itself is only a shell function.
     conda_exe = os.environ.get("CONDA_EXE")
     found = [
@@ -314,14 +314,14 @@ def _conda_lock_blocker() -> tuple[str | None, str | None]:
     ]
     exe = next(filter(None, found), None)
     if not exe:
-        return None, "no conda, mamba or micromamba on PATH (install Miniforge)"
+        return "", "no conda, mamba or micromamba on PATH (install Miniforge)"
     if not shutil.which("conda-lock"):
-        return None, "no conda-lock on PATH (`pipx install conda-lock` or `conda install -n base conda-lock`)"
+        return "", "no conda-lock on PATH (`pipx install conda-lock` or `conda install -n base conda-lock`)"
     try:
         urllib.request.urlopen(urllib.request.Request(CONDA_FORGE, method="HEAD"), timeout=15).close()
     except OSError as exc:
-        return None, f"conda-forge is unreachable ({CONDA_FORGE}: {exc})"
-    return exe, None
+        return "", f"conda-forge is unreachable ({CONDA_FORGE}: {exc})"
+    return exe, ""
 
 
 def _conda_lock(lock: locks.Lock, staged: Path, opts: Options, log: Log) -> bool:
@@ -334,6 +334,7 @@ def _conda_lock(lock: locks.Lock, staged: Path, opts: Options, log: Log) -> bool
         return False
     # conda-lock cannot read the pip section's `-r lock` (pip wheels stay in the uv locks): give it a copy
     # of the yml without it.
+    assert lock.conda_file is not None, "a conda-lock Lock names its yml (locks.plan)"
     layer = staged.parent / f"{lock.conda_file.stem}.conda-layer.yml"
     layer.write_text(yaml.safe_dump(locks.conda_layer(lock.conda_file), sort_keys=False))
     cmd = ["conda-lock", "lock", "--conda", exe, "--lockfile", str(staged), "-f", str(layer)]

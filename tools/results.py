@@ -13,6 +13,7 @@ import json
 import os
 import platform
 from pathlib import Path
+from typing import Any
 
 RUNNING, FAILED = "running", "failed"
 
@@ -26,7 +27,9 @@ def now() -> str:
     return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
 
 
-def record(env: str, locks: list[str], digest: str, status: str, failure: str | None = None) -> dict:
+def record(
+    env: str, locks: list[str], digest: str, status: str, failure: str | None = None
+) -> dict[str, Any]:
     """What a run that has not (yet) produced checks.verify's report says about itself."""
     return {
         "environment": env,
@@ -39,7 +42,7 @@ def record(env: str, locks: list[str], digest: str, status: str, failure: str | 
     }
 
 
-def write(path: Path, data: dict) -> None:
+def write(path: Path, data: dict[str, Any]) -> None:
     """Replace the file in one rename: a reader sees the old record or the new one, never half."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
@@ -50,6 +53,6 @@ def write(path: Path, data: dict) -> None:
 def still_running(path: Path) -> bool:
     """True when the run ended without checks.verify rewriting the record (a crash, bad arguments)."""
     try:
-        return json.loads(path.read_text()).get("status") == RUNNING
+        return bool(json.loads(path.read_text()).get("status") == RUNNING)
     except (OSError, ValueError, AttributeError):
         return True

@@ -26,6 +26,7 @@ import sys
 import zipfile
 from dataclasses import asdict
 from pathlib import Path
+from typing import Any, Callable
 
 from packaging.version import Version
 
@@ -38,7 +39,7 @@ PLUGIN_BINARY = "tensorflow-plugins/libmetal_plugin.dylib"
 MISSING_SHOWN = 5  # missing symbols kept per cell (the count is complete)
 
 
-def releases(name: str, floor: str) -> dict[str, set]:
+def releases(name: str, floor: str) -> dict[str, set[tuple[int, int]]]:
     """Final, not yanked, 2.x (for TF) releases of `name` with macOS arm64 wheels -> their CPythons."""
     found = wheelcache.wheel_pythons(name, tfpair.TARGET, floor, include_yanked=False)
     return {
@@ -66,7 +67,12 @@ def _label(name: str, version: str) -> str:
     return f"{name}=={version}"
 
 
-def build(floor: str = tfpair.DEFAULT_FLOOR, tf_filter=None, metal_filter=None, log=print) -> dict:
+def build(
+    floor: str = tfpair.DEFAULT_FLOOR,
+    tf_filter: Callable[[str, str], bool] | None = None,
+    metal_filter: Callable[[str], bool] | None = None,
+    log: Callable[[str], None] = print,
+) -> dict[str, Any]:
     """The whole matrix as data. `tf_filter(name, version)` / `metal_filter(version)` narrow it (tests)."""
     metal = {v: p for v, p in releases(tfpair.PLUGIN, floor).items() if not metal_filter or metal_filter(v)}
     plugin_pythons = set().union(*metal.values()) if metal else set()
@@ -93,7 +99,7 @@ def build(floor: str = tfpair.DEFAULT_FLOOR, tf_filter=None, metal_filter=None, 
         }
         log(f"{tfpair.PLUGIN}=={version}: CPython {', '.join(sorted(digests))}")
 
-    matrix: dict = {
+    matrix: dict[str, Any] = {
         "about": __doc__.split("\n\n")[0].replace("\n", " "),
         "command": COMMAND,
         "macos": floor,
@@ -155,7 +161,7 @@ def build(floor: str = tfpair.DEFAULT_FLOOR, tf_filter=None, metal_filter=None, 
                 "flat": result.flat,
                 "missing_count": len(result.missing),
                 "missing": [  # the first few; `nox -s pair` lists them all
-                    f"{tfpair.macho.demangle(raw)} [{tfpair._where(result.expected_in[raw])}]"
+                    f"{macho.demangle(raw)} [{tfpair._where(result.expected_in[raw])}]"
                     for raw in result.missing[:MISSING_SHOWN]
                 ],
                 "left_to_system": result.left_to_system,
@@ -172,7 +178,7 @@ def _minor(version: str) -> str:
     return f"{release[0]}.{release[1]}"
 
 
-def summarize(matrix: dict) -> dict:
+def summarize(matrix: dict[str, Any]) -> dict[str, Any]:
     """The newest TF that loads the newest plugin, and per TF minor what the binaries pair it with."""
     table = tfpair.apple_table()
     newest_metal = max(matrix["metal"], key=Version) if matrix["metal"] else None
@@ -183,7 +189,7 @@ def summarize(matrix: dict) -> dict:
         and matrix["cells"][_label(row["name"], row["version"])][newest_metal]["verdict"] == "loads"
     ]
     newest = max(loading, key=lambda r: (Version(r["version"]), r["name"])) if loading else None
-    minors: dict[str, dict] = {}
+    minors: dict[str, dict[str, Any]] = {}
     for row in matrix["tensorflow"]:
         if row.get("no_tensorflow"):  # installs no TensorFlow: no one pairs a plugin with it
             continue
@@ -192,9 +198,9 @@ def summarize(matrix: dict) -> dict:
             _minor(row["version"]), {"releases": [], "loads_everywhere": None, "apple": None}
         )
         entry["releases"].append(_label(row["name"], row["version"]))
-        loads = {v for v, c in cells.items() if c["verdict"] == "loads"}
+        loaded = {v for v, c in cells.items() if c["verdict"] == "loads"}
         before = entry["loads_everywhere"]
-        entry["loads_everywhere"] = loads if before is None else before & loads
+        entry["loads_everywhere"] = loaded if before is None else before & loaded
     for minor, entry in minors.items():
         loads = sorted(entry["loads_everywhere"] or (), key=Version)
         entry["loads_everywhere"] = loads
@@ -207,7 +213,9 @@ def summarize(matrix: dict) -> dict:
             entry["why_not_apple"] = _why(matrix, entry["releases"], entry["apple"])
         elif not entry["apple"]:
             entry["why_not_apple"] = "not in Apple's table" + (
-                f"; none loads, e.g. {_why(matrix, entry['releases'], [newest_metal])}" if not loads else ""
+                f"; none loads, e.g. {_why(matrix, entry['releases'], [newest_metal or ''])}"
+                if not loads
+                else ""
             )
     return {
         "newest_metal": newest_metal,
@@ -218,7 +226,7 @@ def summarize(matrix: dict) -> dict:
     }
 
 
-def _why(matrix: dict, rows: list[str], apple: list[str]) -> str:
+def _why(matrix: dict[str, Any], rows: list[str], apple: list[str]) -> str:
     """The first release of the minor where Apple's plugin does not load, and why (first missing symbol)."""
     for row in rows:
         for version in apple:
@@ -233,7 +241,7 @@ def _why(matrix: dict, rows: list[str], apple: list[str]) -> str:
 # ---- outputs ----------------------------------------------------------------------------------------------
 
 
-def _cell_text(cell: dict) -> str:
+def _cell_text(cell: dict[str, Any]) -> str:
     marks = {
         "loads": "✓",
         "fails": f"✗ {cell['missing_count']}",
@@ -244,7 +252,7 @@ def _cell_text(cell: dict) -> str:
     return f"**{mark} A**" if cell["apple_documented"] else mark
 
 
-def markdown(matrix: dict) -> str:
+def markdown(matrix: dict[str, Any]) -> str:
     metal = sorted(matrix["metal"], key=Version, reverse=True)
     summary = matrix["summary"]
     lines = [
@@ -337,7 +345,7 @@ def markdown(matrix: dict) -> str:
     return "\n".join(lines)
 
 
-def _metapackage_note(matrix: dict) -> str:
+def _metapackage_note(matrix: dict[str, Any]) -> str:
     """Which rows are metapackages or empty on macOS arm64 (from the data, grouped)."""
     by_target: dict[tuple[str, str], list[str]] = {}
     empty: list[str] = []
@@ -363,7 +371,7 @@ def _metapackage_note(matrix: dict) -> str:
     return "\n".join(lines)
 
 
-def update_pairs_file(matrix: dict, path: Path = tfpair.TABLE) -> None:
+def update_pairs_file(matrix: dict[str, Any], path: Path = tfpair.TABLE) -> None:
     """Write the binaries' pairing per TF minor where it differs from Apple's table (Apple's rows kept)."""
     data = json.loads(path.read_text())
     rows = []
@@ -392,7 +400,7 @@ def update_pairs_file(matrix: dict, path: Path = tfpair.TABLE) -> None:
     path.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
 
 
-def write(matrix: dict, docs: Path = DOCS) -> list[Path]:
+def write(matrix: dict[str, Any], docs: Path = DOCS) -> list[Path]:
     docs.mkdir(parents=True, exist_ok=True)
     out = [docs / "tensorflow-metal-matrix.json", docs / "tensorflow-metal-matrix.md"]
     out[0].write_text(json.dumps(matrix, indent=1, ensure_ascii=False, default=_jsonable) + "\n")
@@ -400,7 +408,7 @@ def write(matrix: dict, docs: Path = DOCS) -> list[Path]:
     return out
 
 
-def _jsonable(value):
+def _jsonable(value: Any) -> Any:  # json.dumps' default=: a set or a dataclass, as JSON data
     if isinstance(value, set):
         return sorted(value)
     return asdict(value)

@@ -32,6 +32,7 @@ import sys
 import zipfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any, NoReturn
 
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
@@ -61,8 +62,9 @@ _SPECIAL_NAME = re.compile(
 FLAT = "any TensorFlow binary (flat lookup)"
 
 
-def apple_table(path: Path = TABLE) -> dict:
-    return json.loads(path.read_text())
+def apple_table(path: Path = TABLE) -> dict[str, Any]:
+    table: dict[str, Any] = json.loads(path.read_text())
+    return table
 
 
 def _minor(version: str) -> str:
@@ -70,7 +72,9 @@ def _minor(version: str) -> str:
     return f"{release[0]}.{release[1]}"
 
 
-def documented(tf_version: str, metal_version: str, table: dict | None = None) -> dict | None:
+def documented(
+    tf_version: str, metal_version: str, table: dict[str, Any] | None = None
+) -> dict[str, Any] | None:
     """Apple's row that pairs this TF minor with exactly this plugin version, if any."""
     rows = (table or apple_table())["pairs"]
     return next(
@@ -83,7 +87,9 @@ def documented(tf_version: str, metal_version: str, table: dict | None = None) -
     )
 
 
-def apple_rows_for(metal_version: str = "", tf_version: str = "", table: dict | None = None) -> list[dict]:
+def apple_rows_for(
+    metal_version: str = "", tf_version: str = "", table: dict[str, Any] | None = None
+) -> list[dict[str, Any]]:
     rows = (table or apple_table())["pairs"]
     return [
         r
@@ -111,11 +117,11 @@ def tensorflow_symbol(raw: str) -> bool:
     return name.startswith(TF_C_PREFIXES)
 
 
-def first_tensorflow(symbol: str, table: dict | None = None) -> str | None:
+def first_tensorflow(symbol: str, table: dict[str, Any] | None = None) -> str | None:
     """The first TF release exporting this (demangled) symbol's namespace, where the table knows it."""
     for row in (table or apple_table()).get("namespaces", []):
         if symbol.startswith(row["prefix"]):
-            return row["first_tensorflow"]
+            return str(row["first_tensorflow"])
     return None
 
 
@@ -127,13 +133,17 @@ class PairResult:
     metal_file: str = ""
     imports: int = 0  # TensorFlow symbols the plugin imports (two-level binds to TF libraries + flat ones)
     missing: list[str] = field(default_factory=list)  # raw Mach-O names not found where they are bound
-    groups: dict[str, dict] = field(default_factory=dict)  # owner -> {symbols: [demangled], where, hint}
-    apple: dict | None = None  # Apple's row for exactly this pair, or None
+    groups: dict[str, dict[str, Any]] = field(
+        default_factory=dict
+    )  # owner -> {symbols: [demangled], where, hint}
+    apple: dict[str, Any] | None = None  # Apple's row for exactly this pair, or None
     apple_notes: list[str] = field(default_factory=list)
     links: bool = False
     problems: list[str] = field(default_factory=list)
     python: str = ""  # the CPython (3.x) of both wheels
-    two_level: dict[str, dict] = field(default_factory=dict)  # install name -> {binary, symbols: count}
+    two_level: dict[str, dict[str, Any]] = field(
+        default_factory=dict
+    )  # install name -> {binary, symbols: count}
     flat: int = 0  # flat imports that are TensorFlow's (found in a TF binary, or TF-named)
     expected_in: dict[str, str] = field(default_factory=dict)  # raw missing name -> where it was looked up
     left_to_system: list[str] = field(default_factory=list)  # flat, in no TF binary, not TF's: system's
@@ -142,13 +152,13 @@ class PairResult:
 
 def group_missing(
     missing: list[str],
-    table: dict | None = None,
+    table: dict[str, Any] | None = None,
     expected_in: dict[str, str] | None = None,
     tf_version: str | None = None,
-) -> dict[str, dict]:
+) -> dict[str, dict[str, Any]]:
     """Missing symbols by owning class; the hint (the first TF with that namespace) only where this TF is
     older than that, since a newer one lacks the symbol for another reason (a changed signature)."""
-    groups: dict[str, dict] = {}
+    groups: dict[str, dict[str, Any]] = {}
     for raw in missing:
         name = macho.demangle(raw)
         owner = macho.owner(name) if "::" in name else "the C API (TF_…)"  # C names have no class
@@ -161,7 +171,7 @@ def group_missing(
     return dict(sorted(groups.items()))
 
 
-def library_in_wheel(install_name: str, tf_exports: dict[str, dict]) -> str | None:
+def library_in_wheel(install_name: str, tf_exports: dict[str, dict[str, Any]]) -> str | None:
     """The TF wheel's binary a plugin's load command names: the one with that install name (dyld reuses an
     image already loaded under it: TF has loaded _pywrap_tensorflow_internal.so before any plugin), else the
     one of that file name; None if the wheel has neither."""
@@ -173,7 +183,9 @@ def library_in_wheel(install_name: str, tf_exports: dict[str, dict]) -> str | No
     return same[0] if same else None
 
 
-def library_exports(member: str, tf_exports: dict[str, dict], seen: frozenset = frozenset()) -> set[str]:
+def library_exports(
+    member: str, tf_exports: dict[str, dict[str, Any]], seen: frozenset[str] = frozenset()
+) -> set[str]:
     """What a two-level bind to this binary can find: its export trie plus, for each LC_REEXPORT_DYLIB,
     that library's exports (where the wheel has it)."""
     record = tf_exports[member]
@@ -186,7 +198,7 @@ def library_exports(member: str, tf_exports: dict[str, dict], seen: frozenset = 
 
 
 @functools.lru_cache(maxsize=2)  # the matrix checks one TF wheel against every plugin in a row
-def _tf_exports(tf_wheel: Path, cache: Path) -> tuple[dict[str, dict], frozenset]:
+def _tf_exports(tf_wheel: Path, cache: Path) -> tuple[dict[str, dict[str, Any]], frozenset[str]]:
     """The TF wheel's exports per binary, and their union (what a flat lookup can find)."""
     per_binary = wheelcache.exports(tf_wheel, cache)
     return per_binary, frozenset().union(*(rec["symbols"] for rec in per_binary.values()))
@@ -277,7 +289,7 @@ def _where(where: str) -> str:
     return "flat: any TensorFlow binary" if where == FLAT else f"two-level: {where.split(' ', 1)[0]}"
 
 
-def _group_line(owner: str, group: dict) -> str:
+def _group_line(owner: str, group: dict[str, Any]) -> str:
     hint = f" — built for TF ≥ {group['hint']}" if group["hint"] else ""
     return f"needs {owner}{hint}"
 
@@ -333,7 +345,7 @@ def describe(result: PairResult) -> list[str]:
     return lines
 
 
-def locked_pairs(env: envspec.Environment, checks: list, cache: Path) -> list[PairResult]:
+def locked_pairs(env: envspec.Environment, checks: list[Any], cache: Path) -> list[PairResult]:
     """The TF + tensorflow-metal pair a lock installs on macOS arm64 (none if it installs no plugin)."""
     by_name = {c.name: c for c in checks if c.file}
     plugin = by_name.get(PLUGIN)
@@ -358,7 +370,7 @@ def locked_pairs(env: envspec.Environment, checks: list, cache: Path) -> list[Pa
     return [result]
 
 
-def binaries_pair(tf_version: str, metal_version: str, table: dict | None = None) -> bool:
+def binaries_pair(tf_version: str, metal_version: str, table: dict[str, Any] | None = None) -> bool:
     """The binaries' row (`nox -s pair -- --matrix`, written where Apple's table is silent or wrong: TF
     2.18-2.21) pairs this TF minor with exactly this plugin: the pairing doctor follows."""
     rows = (table or apple_table()).get("binaries", [])
@@ -411,7 +423,7 @@ def parse_python(text: str) -> tuple[int, int]:
     return 3, int(match.group(1))
 
 
-def _pythons(name: str, version: str, floor: str) -> set:
+def _pythons(name: str, version: str, floor: str) -> set[tuple[int, int]]:
     """The CPython minors the index has macOS arm64 wheels of name==version for (empty: none, or unknown)."""
     for release, pythons in wheelcache.wheel_pythons(name, TARGET, floor).items():
         if Version(release) == Version(version):
@@ -453,7 +465,7 @@ def choose_python(tf: tuple[str, str], metal: tuple[str, str], floor: str) -> tu
     return max(common)
 
 
-def _python_list(pythons: set) -> str:
+def _python_list(pythons: set[tuple[int, int]]) -> str:
     return ", ".join(_python_text(p) for p in sorted(pythons))
 
 
@@ -521,12 +533,14 @@ def check_pins(
     tf, metal = (_pin(r) for r in parse_pins(pins))
     minor = parse_python(python) if python else choose_python(tf, metal, floor)
     got = wheelcache.fetch([tf, metal], TARGET, floor, _full_version(minor), cache)
-    for pin in (tf, metal):
-        if isinstance(got[pin], str):
-            raise wheelcache.WheelError(got[pin] + (_other_name_hint(tf, floor) if pin == tf else ""))
-    tf_wheel, installs = tensorflow_binaries(tf, got[tf], minor, floor, cache)
+    tf_got, metal_got = got[tf], got[metal]
+    if isinstance(tf_got, str):
+        raise wheelcache.WheelError(tf_got + _other_name_hint(tf, floor))
+    if isinstance(metal_got, str):
+        raise wheelcache.WheelError(metal_got)
+    tf_wheel, installs = tensorflow_binaries(tf, tf_got, minor, floor, cache)
     result = check(
-        f"{tf[0]}=={tf[1]}", tf_wheel, f"{metal[0]}=={metal[1]}", got[metal], cache, _python_text(minor)
+        f"{tf[0]}=={tf[1]}", tf_wheel, f"{metal[0]}=={metal[1]}", metal_got, cache, _python_text(minor)
     )
     result.installs = installs
     return result
@@ -535,7 +549,7 @@ def check_pins(
 class _Args(argparse.ArgumentParser):
     """argparse that raises instead of printing usage, so a bad argument is one line."""
 
-    def error(self, message: str):
+    def error(self, message: str) -> NoReturn:
         raise PairError(f"expected valid arguments, got: {message}")
 
 

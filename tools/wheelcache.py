@@ -21,9 +21,11 @@ import urllib.error
 import urllib.request
 import zipfile
 import zlib
+from collections.abc import Iterator
 from dataclasses import asdict
 from functools import cache as _memo
 from pathlib import Path
+from typing import Any, Callable
 
 from packaging import tags
 from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel_filename
@@ -126,7 +128,7 @@ def sha256(path: Path) -> str:
     stat = path.stat()
     known = index.get(path.name)
     if known and known[:2] == [stat.st_size, stat.st_mtime_ns]:
-        return known[2]
+        return str(known[2])
     digest = hashlib.sha256()
     with path.open("rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
@@ -177,7 +179,7 @@ def cached(
 
 def _pip_download(
     pins: list[str], target: str, floor: str, dest: Path, python: str
-) -> subprocess.CompletedProcess:
+) -> subprocess.CompletedProcess[str]:
     # A full version (3.9.18), because pip also checks each release's Requires-Python against it.
     major, minor = python_minor(python)
     cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:"]
@@ -188,14 +190,16 @@ def _pip_download(
     return subprocess.run([*cmd, *pins], capture_output=True, text=True)
 
 
-def _pip_reason(done: subprocess.CompletedProcess) -> str:
+def _pip_reason(done: subprocess.CompletedProcess[str]) -> str:
     errors = [ln.strip() for ln in done.stderr.splitlines() if ln.startswith("ERROR:")]
     return (errors[-1] if errors else (done.stderr.strip().splitlines() or ["pip failed"])[-1]).removeprefix(
         "ERROR: "
     )
 
 
-def fetch(pins: list[tuple[str, str]], target: str, floor: str, python: str, cache: Path = CACHE) -> dict:
+def fetch(
+    pins: list[tuple[str, str]], target: str, floor: str, python: str, cache: Path = CACHE
+) -> dict[tuple[str, str], Path | str]:
     """name==version -> cached wheel Path, or the one-line reason none exists. Downloads what is missing.
 
     One pip call for all missing pins (a pin list must not repeat a name, so duplicates go in later
@@ -251,7 +255,7 @@ class _FileLinks(html.parser.HTMLParser):
         self._text: list[str] | None = None
         self._yanked = False
 
-    def handle_starttag(self, tag: str, attrs: list) -> None:
+    def handle_starttag(self, tag: str, attrs: list[Any]) -> None:
         if tag == "a":
             self._text, self._yanked = [], any(key == "data-yanked" for key, _value in attrs)
 
@@ -291,10 +295,12 @@ def index_files(name: str) -> list[tuple[str, bool]]:
     return _INDEX_PAGES[key]
 
 
-def wheel_pythons(name: str, target: str, floor: str, include_yanked: bool = True) -> dict[str, set]:
+def wheel_pythons(
+    name: str, target: str, floor: str, include_yanked: bool = True
+) -> dict[str, set[tuple[int, int]]]:
     """version -> the CPython (major, minor) versions that have a wheel of it the target accepts at the floor,
     for every release of `name` on the index (a release with no such wheel is absent)."""
-    found: dict[str, set] = {}
+    found: dict[str, set[tuple[int, int]]] = {}
     for filename, yanked in index_files(name):
         if yanked and not include_yanked:
             continue
@@ -320,7 +326,7 @@ def _analysis_file(digest: str, kind: str, cache: Path) -> Path:
     return cache / "analysis" / f"v{ANALYSIS_VERSION}-{digest}.{kind}.json.gz"
 
 
-def _remember(path: Path, compute):
+def _remember(path: Path, compute: Callable[[], Any]) -> Any:  # what compute() returns, or its JSON copy
     if path.exists():
         with gzip.open(path, "rt") as f:
             return json.load(f)
@@ -342,7 +348,7 @@ def installed_path(member: str) -> str:
     return member
 
 
-def _each_macho(wheel: Path, members: list[str] | None = None):
+def _each_macho(wheel: Path, members: list[str] | None = None) -> Iterator[tuple[str, Path]]:
     """Yield (name inside the wheel, extracted path) for each Mach-O member; macholib reads real files."""
     problem = damage(wheel)
     if problem:  # damaged since it was fetched: delete it so the next run downloads it again
@@ -364,7 +370,7 @@ def _each_macho(wheel: Path, members: list[str] | None = None):
 def binaries(wheel: Path, cache: Path = CACHE) -> list[macho.Binary]:
     """Every Mach-O slice in the wheel: path, arch, declared minimum macOS, linked libraries."""
 
-    def compute():
+    def compute() -> list[dict[str, Any]]:
         return [asdict(b) for name, path in _each_macho(wheel) for b in macho.read_binaries(path, name)]
 
     rows = _remember(_analysis_file(sha256(wheel), "binaries", cache), compute)
@@ -388,13 +394,13 @@ def strings_missing(wheel: Path, member: str, texts: list[str], cache: Path = CA
     return _remember(_analysis_file(sha256(wheel), f"strings-{key}", cache), compute)
 
 
-def exports(wheel: Path, cache: Path = CACHE) -> dict[str, dict]:
+def exports(wheel: Path, cache: Path = CACHE) -> dict[str, dict[str, Any]]:
     """Per Mach-O member: what dyld finds in it (macho.exports: install name, re-exported libraries, the
     export trie's symbols)."""
 
-    def compute():
+    def compute() -> dict[str, Any]:
         members: dict[str, str] = {}
-        binaries: dict[str, dict] = {}
+        binaries: dict[str, dict[str, Any]] = {}
         for name, path in _each_macho(wheel):
             digest = hashlib.sha256(path.read_bytes()).hexdigest()
             if digest not in binaries:  # wheels ship symlinked libraries as copies: read each once
@@ -406,22 +412,23 @@ def exports(wheel: Path, cache: Path = CACHE) -> dict[str, dict]:
     return {name: found["binaries"][digest] for name, digest in found["members"].items()}
 
 
-def imports(wheel: Path, cache: Path = CACHE) -> dict[str, dict]:
+def imports(wheel: Path, cache: Path = CACHE) -> dict[str, dict[str, Any]]:
     """Per Mach-O member: how its undefined symbols are bound (macho.imports: flat, per library, weak)."""
 
-    def compute():
+    def compute() -> dict[str, dict[str, Any]]:
         return {name: macho.imports(path) for name, path in _each_macho(wheel)}
 
-    return _remember(_analysis_file(sha256(wheel), "imports", cache), compute)
+    found: dict[str, dict[str, Any]] = _remember(_analysis_file(sha256(wheel), "imports", cache), compute)
+    return found
 
 
-def dyld_facts(wheel: Path, cache: Path = CACHE) -> dict[str, dict]:
+def dyld_facts(wheel: Path, cache: Path = CACHE) -> dict[str, dict[str, Any]]:
     """Per Mach-O member: its install name and LC_RPATHs (macho.load_paths: how a link to it, or from it,
     is found), the torch dispatch keys it registers kernels for and the Metal kernels whose source it
     carries (macho.torch_kernels, macho.metal_kernels, read from its bytes)."""
 
-    def compute():
-        found = {}
+    def compute() -> dict[str, dict[str, Any]]:
+        found: dict[str, dict[str, Any]] = {}
         for name, path in _each_macho(wheel):
             data = path.read_bytes()
             found[name] = {

@@ -28,6 +28,7 @@ import sys
 import zipfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 from packaging.utils import parse_wheel_filename
 
@@ -70,7 +71,7 @@ class WheelCheck:
     minos: str | None = None  # highest minimum macOS declared by its Mach-O binaries
     problems: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)  # true, reported, not failing: see check_wheel
-    facts: dict = field(default_factory=dict)
+    facts: dict[str, Any] = field(default_factory=dict)
 
 
 def _pins(env: envspec.Environment, target: str) -> dict[str, list[envspec.LockedRequirement]]:
@@ -348,11 +349,13 @@ def check_lock(env: envspec.Environment, target: str, cache: Path = CACHE) -> li
     return checks
 
 
-def run(envs: dict[str, envspec.Environment], targets: list[str] | None = None, cache: Path = CACHE) -> dict:
+def run(
+    envs: dict[str, envspec.Environment], targets: list[str] | None = None, cache: Path = CACHE
+) -> dict[str, Any]:
     """Every environment's wheels on each of its targets (or only `targets`), and its locked Metal pair."""
-    report: dict = {"schema_version": 2, "environments": {}}
+    report: dict[str, Any] = {"schema_version": 2, "environments": {}}
     for env in envs.values():
-        per_env: dict = {"python": env.python, "floors": dict(env.floors)}
+        per_env: dict[str, Any] = {"python": env.python, "floors": dict(env.floors)}
         for target in [t for t in env.targets if not targets or t in targets]:
             checks = check_lock(env, target, cache)
             per_env[target] = [asdict(c) for c in checks]
@@ -366,11 +369,11 @@ def run(envs: dict[str, envspec.Environment], targets: list[str] | None = None, 
     return report
 
 
-def _targets(per_env: dict) -> list[str]:
+def _targets(per_env: dict[str, Any]) -> list[str]:
     return list(per_env["floors"])
 
 
-def failures(report: dict) -> list[str]:
+def failures(report: dict[str, Any]) -> list[str]:
     lines = []
     for name, per_env in report["environments"].items():
         for target in _targets(per_env):
@@ -381,7 +384,7 @@ def failures(report: dict) -> list[str]:
     return lines
 
 
-def summary(report: dict) -> list[str]:
+def summary(report: dict[str, Any]) -> list[str]:
     out = []
     for name, per_env in report["environments"].items():
         for target in _targets(per_env):

@@ -100,7 +100,7 @@ def macos() -> dict | None:
 def distributions() -> dict:
     from importlib import metadata
 
-    found = {}
+    found: dict[str, str | None] = {}
     for name in DISTRIBUTIONS:
         try:
             found[name] = metadata.version(name)

@@ -63,6 +63,7 @@ import importlib.util
 import re
 import traceback
 from types import ModuleType
+from typing import Any
 
 # name -> module. The name is what --framework takes and what facts, reports and tests key on.
 MODULES = {
@@ -109,7 +110,7 @@ def import_error(exc: BaseException) -> str:
     return "".join(traceback.format_exception_only(type(exc), exc)).strip()
 
 
-def doctor_facts(name: str) -> dict:
+def doctor_facts(name: str) -> dict[str, Any]:
     """doctor's facts about one framework: {"import_error": None, ...what it reports} when it imports,
     else {"import_error": the exception's text}: a failed import is a fact, not a crash."""
     try:
@@ -129,10 +130,10 @@ def model_bench(module: ModuleType) -> str | None:
     return getattr(module, "MODEL_BENCH", None) or None
 
 
-_declared_cache: dict[str, dict] = {}
+_declared_cache: dict[str, dict[str, Any]] = {}
 
 
-def declared(name: str) -> dict:
+def declared(name: str) -> dict[str, Any]:
     """The module's top-level UPPER_CASE constants whose values are literals, read from its source with
     `ast`: nothing is imported, so they are there even where the framework is not installed."""
     if name not in _declared_cache:
@@ -144,11 +145,12 @@ def declared(name: str) -> dict:
         found = {}
         for node in tree.body:
             target = node.targets[0] if isinstance(node, ast.Assign) and len(node.targets) == 1 else None
+            value = node.value if isinstance(node, ast.Assign) else None
             if isinstance(node, ast.AnnAssign) and node.value is not None:
-                target = node.target
-            if isinstance(target, ast.Name) and target.id.isupper():
+                target, value = node.target, node.value
+            if isinstance(target, ast.Name) and target.id.isupper() and value is not None:
                 try:
-                    found[target.id] = ast.literal_eval(node.value)
+                    found[target.id] = ast.literal_eval(value)
                 except (ValueError, TypeError, SyntaxError):
                     continue  # computed, not declared: only the imported module has it
         _declared_cache[name] = found

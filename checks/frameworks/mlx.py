@@ -23,6 +23,7 @@ import importlib.metadata
 import math
 import sys
 import time
+from typing import Any
 
 import mlx.core as mx
 
@@ -73,14 +74,14 @@ def _name(dev: mx.Device) -> str:
 # --- what MLX sees ------------------------------------------------------------------------------------
 
 
-def _gpu_info() -> dict:
+def _gpu_info() -> dict[str, Any]:
     try:
         return {k: v for k, v in mx.device_info(mx.gpu).items() if isinstance(v, (str, int, float))}
     except (RuntimeError, ValueError):
         return {}
 
 
-def accelerators() -> dict:
+def accelerators() -> dict[str, Any]:
     """Metal and CUDA as this mlx sees them, the GPU's details, and why each missing one is missing."""
     metal, cuda = mx.metal.is_available(), mx.cuda.is_available()
     backends = installed_backends()
@@ -108,7 +109,7 @@ def accelerators() -> dict:
     return info
 
 
-def best_devices(info: dict | None = None) -> tuple[str, list[str]]:
+def best_devices(info: dict[str, Any] | None = None) -> tuple[str, list[str]]:
     """(metal|cuda, ["gpu"]) where MLX has a GPU, else ("cpu", ["cpu"]): one MLX process uses one GPU."""
     info = info or accelerators()
     for kind in ("metal", "cuda"):
@@ -134,7 +135,7 @@ def float64_on_gpu() -> str | None:
     return None
 
 
-def doctor_facts() -> dict:
+def doctor_facts() -> dict[str, Any]:
     """What doctor's MLX rules read: the version, its backend, what it sees, and the float64 probe."""
     return {
         "version": mx.__version__,
@@ -201,7 +202,7 @@ OUT_OF_MEMORY = (RuntimeError, MemoryError)
 block = None  # the bench's wall clock (checks.bench.wall_block), with sync_for's drain
 
 
-def targets(facts: dict, *, cpu_only: bool = False) -> list[dict]:
+def targets(facts: dict[str, Any], *, cpu_only: bool = False) -> list[dict[str, Any]]:
     """The GPU where MLX has one (Apple's: named after the chip) and the CPU beside it."""
     from checks.bench import cpu_name
     from checks.platform_facts import apple_gpu_cores

@@ -17,6 +17,7 @@ from __future__ import annotations
 import math
 import platform
 import time
+from typing import Any
 
 import tensorflow as tf
 
@@ -49,7 +50,7 @@ def _gpu_kind() -> str:
     return "metal" if platform.system() == "Darwin" else "cuda"
 
 
-def accelerators() -> dict:
+def accelerators() -> dict[str, Any]:
     """TF's physical devices, each GPU's details, and why there is none where there is none."""
     gpus = tf.config.list_physical_devices("GPU")
     details = []
@@ -78,7 +79,7 @@ def accelerators() -> dict:
     return info
 
 
-def best_devices(info: dict | None = None) -> tuple[str, list[str]]:
+def best_devices(info: dict[str, Any] | None = None) -> tuple[str, list[str]]:
     info = info or accelerators()
     if info["gpus"]:
         return _gpu_kind(), [f"/GPU:{i}" for i in range(len(info["gpus"]))]
@@ -92,7 +93,7 @@ def sync_for(device):
     return lambda: None
 
 
-def doctor_facts() -> dict:
+def doctor_facts() -> dict[str, Any]:
     """What doctor's TensorFlow rules read: the version, whether it is a CUDA build, what it registered."""
     return {
         "version": tf.__version__,
@@ -161,7 +162,7 @@ OUT_OF_MEMORY = (tf.errors.ResourceExhaustedError, MemoryError)
 block = None  # the bench's own wall clock (checks.bench.wall_block)
 
 
-def targets(facts: dict, *, cpu_only: bool = False) -> list[dict]:
+def targets(facts: dict[str, Any], *, cpu_only: bool = False) -> list[dict[str, Any]]:
     from checks.bench import cpu_name
 
     info = accelerators()
@@ -245,7 +246,8 @@ class Matmul:
     """tf.linalg.matmul of two n x n random normal matrices; sync reads one element of the last result."""
 
     def __init__(self, device: str, n: int, dtype: str):
-        self.fn, self.last = None, None
+        self.fn: Any = None  # the timed step, once this dtype is known to run here
+        self.last: Any = None  # the last result (a tf.Tensor)
         self.how = f"tf.linalg.matmul, {dtype}"
         try:
             with tf.device(device):
@@ -275,7 +277,8 @@ class Copy:
     a device has no DeepCopy kernel (TF would quietly place it on the CPU), x * 1 does the same traffic."""
 
     def __init__(self, device: str, nbytes: int):
-        self.device, self.last = device, None
+        self.device = device
+        self.last: Any = None  # the last copy (a tf.Tensor)
         with tf.device(device):
             self.src = tf.ones((nbytes // 4,), tf.float32)
         self.op, self.how = (lambda: tf.raw_ops.DeepCopy(x=self.src)), "tf.raw_ops.DeepCopy of float32"

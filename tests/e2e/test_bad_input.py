@@ -218,3 +218,14 @@ def test_run_names_the_command_exit_code(repo):
     line = error_line(done)
     assert "got exit code 3" in line, line
     assert "python -c 'raise SystemExit(3)'" in line, line
+
+
+def test_lint_outside_a_git_checkout_is_one_line_and_builds_nothing(repo):
+    """pre-commit lints what git tracks: a copy without .git (a downloaded archive) is refused first."""
+    done = nox(repo, "-s", "lint")
+    assert done.returncode == 1
+    assert error_line(done) == (
+        f"nox > Session lint aborted: expected a git checkout at {repo} (pre-commit lints the files git "
+        "tracks), got none: clone it."
+    )
+    assert not (repo / ".nox" / "host").exists() and not (repo / ".nox" / "lint").exists()

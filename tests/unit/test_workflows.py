@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -94,7 +95,13 @@ def test_every_job_that_builds_environments_installs_their_pythons():
     """The Pythons come from the table (envspec.pythons: 3.9 for the seeds, 3.12 for the current ones)."""
     wanted = sorted(envspec.pythons(), key=lambda v: tuple(map(int, v.split("."))))
     line = "uv python install " + " ".join(wanted)
-    for name, job in [("ci.yml", "linux"), ("ci.yml", "macos-nox"), ("relock.yml", "relock")]:
+    jobs = [
+        ("ci.yml", "linux"),
+        ("ci.yml", "macos-nox"),
+        ("ci.yml", "start-with-uv"),
+        ("relock.yml", "relock"),
+    ]
+    for name, job in jobs:
         assert line in runs(load(name)["jobs"][job]), (name, job, line)
 
 
@@ -114,12 +121,47 @@ def test_relock_is_scheduled_and_opens_a_pull_request():
     assert "conda-lock" in commands  # this runner has conda, so it refreshes conda-lock.yml too
     pr = next(s for s in job["steps"] if s.get("uses", "").startswith("peter-evans/create-pull-request"))
     assert "conda-lock.yml" in pr["with"]["add-paths"] and "requirements/*.txt" in pr["with"]["add-paths"]
-    assert doc["permissions"] == {"contents": "write", "pull-requests": "write"}
+    # Least privilege: nothing at the workflow level, the writes on the one job that needs them (zizmor).
+    assert doc["permissions"] == {}
+    assert job["permissions"] == {"contents": "write", "pull-requests": "write"}
+
+
+PINNED = re.compile(r"^\s*(?:- )?uses: ([\w.-]+/[\w./-]+)@([0-9a-f]{40}) # (v\d+\.\d+\.\d+)$")
 
 
 @pytest.mark.parametrize("name", ["ci.yml", "relock.yml"])
-def test_every_action_is_pinned_to_a_major_version(name):
-    for job in load(name)["jobs"].values():
-        for step in job["steps"]:
-            if "uses" in step:
-                assert "@v" in step["uses"], step["uses"]
+def test_every_action_is_pinned_to_a_commit_with_its_release_named(name):
+    """`uses: owner/repo@<40-hex sha> # vX.Y.Z`: a tag can be moved, a commit cannot (zizmor's unpinned-uses);
+    the comment is what Dependabot reads and rewrites. One commit per action, so no job lags behind."""
+    text = (WORKFLOWS / name).read_text()
+    lines = [ln for ln in text.splitlines() if re.match(r"^\s*(?:- )?uses:", ln)]
+    assert lines, name
+    pins = {}
+    for line in lines:
+        match = PINNED.match(line)
+        assert match, f"{name}: expected `uses: owner/repo@<sha> # vX.Y.Z`, got {line.strip()!r}"
+        action, sha, release = match.groups()
+        assert pins.setdefault(action, (sha, release)) == (sha, release), (name, action)
+
+
+def test_dependabot_moves_the_actions_weekly_in_one_group():
+    doc = yaml.safe_load((ROOT / ".github" / "dependabot.yml").read_text())
+    [update] = doc["updates"]  # github-actions only: the Python locks are relock.yml's job
+    assert (update["package-ecosystem"], update["directory"]) == ("github-actions", "/")
+    assert update["schedule"]["interval"] == "weekly"
+    assert update["groups"]["actions"]["patterns"] == ["*"]
+    done = subprocess.run(
+        [sys.executable, "-m", "check_jsonschema", "--builtin-schema", "vendor.dependabot",
+         str(ROOT / ".github" / "dependabot.yml")], capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_the_one_tool_starts_run_on_a_fresh_runner():
+    """The README's quick start with uv alone (uv installs the Pythons) and with pipx alone."""
+    jobs = load("ci.yml")["jobs"]
+    uv, pipx = runs(jobs["start-with-uv"]), runs(jobs["start-with-pipx"])
+    assert "uv python install 3.9 3.12" in uv
+    assert "uvx nox -s \"verify(env='tf')\"" in uv and "./noxfile.py -s" in uv
+    assert "pipx run nox -s" in pipx
+    assert not any("setup-python" in s.get("uses", "") for j in jobs.values() for s in j["steps"])
