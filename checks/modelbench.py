@@ -27,6 +27,7 @@ import os
 import re
 import sys
 from pathlib import Path
+from typing import Any
 
 from checks import argcheck, frameworks, platform_facts
 from checks.bench import Progress, measure
@@ -185,7 +186,9 @@ def references_for(refs: list[dict], precision: str) -> list[dict]:
 
 
 def same_device(ref: dict, name: str | None) -> bool:
-    return bool(name) and re.search(ref["match"], " ".join(name.split()), flags=re.IGNORECASE) is not None
+    return (
+        name is not None and re.search(ref["match"], " ".join(name.split()), flags=re.IGNORECASE) is not None
+    )
 
 
 def short_source(url: str) -> str:
@@ -245,7 +248,7 @@ def answer(name: str | None, kind: str, best: dict | None, refs: list[dict]) -> 
 # --- the run --------------------------------------------------------------------------------------------
 
 
-def model_module(fw) -> object:
+def model_module(fw: Any) -> Any:
     name = frameworks.model_bench(fw)
     if not name:
         raise SystemExit(f"modelbench: {fw.NAME} declares no model bench (MODEL_BENCH): see docs/models.md")

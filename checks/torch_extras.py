@@ -40,6 +40,7 @@ import time
 import traceback
 import warnings
 from contextlib import contextmanager
+from typing import Any
 
 import torch
 
@@ -207,7 +208,7 @@ def resnet18_step(torchvision, device: torch.device) -> dict:
     # For the report only: one small tensor's gradient can nearly cancel (a BatchNorm bias), so its own
     # relative error says little; the judged vector is every gradient at once.
     per_tensor = compare(grads, reference_grads)
-    report = {
+    report: dict[str, Any] = {
         "how": f"resnet18(weights=None, num_classes={CLASSES}), batch {'x'.join(map(str, BATCH))}, "
         f"cross-entropy, SGD lr {LEARNING_RATE}, one step, float32 vs the CPU in float64",
         "loss": float(got["loss"]),
@@ -244,7 +245,7 @@ def nms(torchvision, device: torch.device) -> dict:
     kept = torchvision.ops.nms(boxes.to(device), scores.to(device), IOU_THRESHOLD)
     got = kept.cpu()
     seconds = time.perf_counter() - started
-    report = {
+    report: dict[str, Any] = {
         "how": f"torchvision.ops.nms, {N_BOXES} random float32 boxes, IoU {IOU_THRESHOLD}: kept indices "
         "identical to the CPU's",
         "kept": len(got),
@@ -280,7 +281,7 @@ def melspectrogram(torchaudio, device: torch.device) -> dict:
     out = transform.to(device)(chirp(torch.float32).to(device))
     seconds = time.perf_counter() - started
     result = compare({"melspectrogram": out}, {"melspectrogram": want})
-    report = {
+    report: dict[str, Any] = {
         "how": f"torchaudio.transforms.MelSpectrogram(n_fft={N_FFT}, n_mels={N_MELS}) of a 1 s chirp "
         f"{CHIRP_HZ[0]:g}-{CHIRP_HZ[1]:g} Hz at {SAMPLE_RATE} Hz, float32 vs the CPU in float64",
         "shape": list(out.shape),

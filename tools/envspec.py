@@ -388,7 +388,7 @@ def locked_here(env: Environment) -> list[str]:
     names: set[str] = set()
     entries = read_lock(env.lock)
     for version in env.patch_releases():
-        marker_env = {**here, "python_version": env.python, "python_full_version": version}
+        marker_env: dict[str, str] = {**here, "python_version": env.python, "python_full_version": version}  # type: ignore[dict-item]  # packaging types its environment as a TypedDict of str
         names |= {e.name for e in entries if e.applies_in(marker_env)}
     return sorted(names)
 

@@ -106,13 +106,13 @@ def read_binaries(file: Path, name: str) -> list[Binary]:
     return [Binary(name, _arch(h), _minos(h), _links(h)) for h in macho.headers]
 
 
-def load_paths(file: Path) -> dict:
+def load_paths(file: Path) -> dict[str, Any]:
     """Where dyld looks for what this file links: {"install_name": its LC_ID_DYLIB (None for a bundle, as
     a Python extension module is), "rpaths": its LC_RPATH entries in order}, from the arm64 slice (the
     first slice where there is none)."""
     headers = MachO(str(file)).headers
     header = next((h for h in headers if _arch(h) == "ARM64"), headers[0])
-    found: dict = {"install_name": None, "rpaths": []}
+    found: dict[str, Any] = {"install_name": None, "rpaths": []}
     for load, _cmd, data in header.commands:
         text = data.rstrip(b"\x00").decode(errors="replace") if isinstance(data, bytes) else None
         if load.cmd == mach_o.LC_ID_DYLIB:

@@ -382,7 +382,7 @@ def strings_missing(wheel: Path, member: str, texts: list[str], cache: Path = CA
     literals a binary carries. All of them where the wheel has no such member."""
     key = hashlib.sha256("\0".join([member, *texts]).encode()).hexdigest()[:16]
 
-    def compute():
+    def compute() -> list[str]:
         with zipfile.ZipFile(wheel) as zf:
             if member not in zf.namelist():
                 return list(texts)
@@ -391,7 +391,8 @@ def strings_missing(wheel: Path, member: str, texts: list[str], cache: Path = CA
             return [t for t in texts if b"\0" + t.encode() + b"\0" not in data]
         return list(texts)
 
-    return _remember(_analysis_file(sha256(wheel), f"strings-{key}", cache), compute)
+    missing: list[str] = _remember(_analysis_file(sha256(wheel), f"strings-{key}", cache), compute)
+    return missing
 
 
 def exports(wheel: Path, cache: Path = CACHE) -> dict[str, dict[str, Any]]:
@@ -438,4 +439,5 @@ def dyld_facts(wheel: Path, cache: Path = CACHE) -> dict[str, dict[str, Any]]:
             }
         return found
 
-    return _remember(_analysis_file(sha256(wheel), "dyld", cache), compute)
+    facts: dict[str, dict[str, Any]] = _remember(_analysis_file(sha256(wheel), "dyld", cache), compute)
+    return facts

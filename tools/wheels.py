@@ -211,7 +211,7 @@ class SitePackages:
     files: dict[str, WheelCheck] = field(default_factory=dict)  # installed path -> the wheel that ships it
     install_names: dict[str, tuple[WheelCheck, str]] = field(default_factory=dict)  # -> (wheel, path)
 
-    def add(self, check: WheelCheck, wheel: Path, facts: dict[str, dict]) -> None:
+    def add(self, check: WheelCheck, wheel: Path, facts: dict[str, dict[str, Any]]) -> None:
         with zipfile.ZipFile(wheel) as zf:
             for name in zf.namelist():
                 self.files.setdefault(wheelcache.installed_path(name), check)
@@ -271,7 +271,11 @@ def check_links(checks: list[WheelCheck], wheels: dict[str, Path], cache: Path =
     for check in checks:
         if check.name not in wheels:
             continue
-        links: dict = {"binaries": len(found[check.name]), "from_other_wheels": {}, "outside_the_lock": {}}
+        links: dict[str, Any] = {
+            "binaries": len(found[check.name]),
+            "from_other_wheels": {},
+            "outside_the_lock": {},
+        }
         for binary in found[check.name]:
             path = wheelcache.installed_path(binary.path)
             rpaths = facts[check.name][binary.path]["rpaths"]
@@ -292,7 +296,7 @@ def check_links(checks: list[WheelCheck], wheels: dict[str, Path], cache: Path =
         check.facts["links"] = links
         if links["outside_the_lock"]:
             libs = {lib for ls in links["outside_the_lock"].values() for lib in ls}
-            whys = sorted({outside_the_lock(lib) for lib in libs})
+            whys = sorted({why for lib in libs if (why := outside_the_lock(lib))})
             check.warnings.append(
                 f"{len(links['outside_the_lock'])} binaries in {check.file} link {len(libs)} libraries no "
                 f"wheel of the lock ships, loaded only on demand: {'; '.join(whys)}"
@@ -301,12 +305,12 @@ def check_links(checks: list[WheelCheck], wheels: dict[str, Path], cache: Path =
             check_bindings(check, wheels, links["from_other_wheels"], cache)
 
 
-def check_bindings(check: WheelCheck, wheels: dict[str, Path], linked: dict, cache: Path) -> None:
+def check_bindings(check: WheelCheck, wheels: dict[str, Path], linked: dict[str, Any], cache: Path) -> None:
     """Each symbol a binary binds two-level to another wheel's library is in that library's exports (its
     export trie, plus what it re-exports): the ABI the two wheels were built against agrees."""
     imports = wheelcache.imports(wheels[check.name], cache)
     by_path = {wheelcache.installed_path(m): rec for m, rec in imports.items()}
-    bound: dict = {}
+    bound: dict[str, Any] = {}
     for path, links in sorted(linked.items()):
         for link, provider in sorted(links.items()):
             symbols = by_path[path]["libraries"].get(link, [])
@@ -342,7 +346,11 @@ def check_lock(env: envspec.Environment, target: str, cache: Path = CACHE) -> li
             check_wheel(check, got, entry.hashes, floor, python, cache)
         checks.append(check)
     if wheelcache.target(target).floor == "macos":
-        readable = {c.name: wheels[(c.name, c.version)] for c in checks if c.file and not c.problems}
+        readable: dict[str, Path] = {}
+        for c in checks:
+            got = wheels[(c.name, c.version)]
+            if c.file and not c.problems and isinstance(got, Path):
+                readable[c.name] = got
         check_links(checks, readable, cache)
         for check in checks:
             check_torch_kernels(check, readable, cache)
@@ -441,12 +449,12 @@ def summary(report: dict[str, Any]) -> list[str]:
     return out
 
 
-def describe_links(check: dict) -> list[str]:
+def describe_links(check: dict[str, Any]) -> list[str]:
     """One line per wheel whose binaries reach another wheel's libraries, and how many symbols they bind."""
     linked = check["facts"].get("links", {}).get("from_other_wheels", {})
     if not linked:
         return []
-    by_wheel: dict[str, dict] = {}
+    by_wheel: dict[str, dict[str, Any]] = {}
     for path, links in linked.items():
         for provider in links.values():
             entry = by_wheel.setdefault(provider["wheel"], {"from": set(), "to": set(), "how": set()})
@@ -464,7 +472,7 @@ def describe_links(check: dict) -> list[str]:
     ]
 
 
-def describe_kernels(check: dict) -> list[str]:
+def describe_kernels(check: dict[str, Any]) -> list[str]:
     """One line per binary registering torch kernels: for MPS or not, and the Metal kernels it carries."""
     out = []
     for path, found in check["facts"].get("torch_kernels", {}).items():

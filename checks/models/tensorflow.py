@@ -103,7 +103,7 @@ class Step:
         return self.last
 
     def loss(self) -> float:
-        return float(self.last)
+        return float(self.last)  # type: ignore[arg-type]  # set by step(), which always runs first
 
 
 def release(device: str) -> None:

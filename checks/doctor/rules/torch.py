@@ -329,7 +329,7 @@ def mps_unsupported_op(f: dict) -> Finding | None:
     text = error_text(f)
     missing, first = _ops(MPS_OP_MISSING, text)
     on_cpu, warned = _ops(MPS_OP_ON_CPU, text)
-    if missing:
+    if missing and first is not None:  # _ops returns a match whenever it found an op
         meaning = (
             "torch has no MPS kernel for it, and PYTORCH_ENABLE_MPS_FALLBACK=1 was not set when the "
             f"program imported torch; with it, {FALLBACK_COST}, so the step is slower but runs"
@@ -352,7 +352,7 @@ def mps_unsupported_op(f: dict) -> Finding | None:
             "training loop, better replace the op or move that step to the CPU yourself; a newer torch may "
             "have the kernel (pytorch/pytorch#141287 tracks the missing ones)",
         )
-    if on_cpu:
+    if on_cpu and warned is not None:
         return Finding(
             "mps-unsupported-op",
             "warn",
