@@ -201,7 +201,8 @@ def plot(reports: list[dict], path: Path) -> None:
             title=f"{title} (higher is better)",
         )
         ax.grid(True, which="both", alpha=0.3)
-        ax.legend(fontsize=6, loc="upper left" if ax is left else "lower right")
+        if ax.get_legend_handles_labels()[0]:  # a panel with nothing measured has nothing to name
+            ax.legend(fontsize=6, loc="upper left" if ax is left else "lower right")
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)

@@ -49,7 +49,7 @@ def test_every_extra_check_has_its_interface(name):
     for module in frameworks.declared(name).get("EXTRA_CHECKS", ()):
         spec = importlib.util.find_spec(module)
         assert spec is not None, module
-        tree = ast.parse(open(spec.origin, encoding="utf-8").read())
+        tree = ast.parse(Path(spec.origin).read_text(encoding="utf-8"))
         functions = {n.name: n for n in tree.body if isinstance(n, ast.FunctionDef)}
         run = functions["run"].args
         assert [a.arg for a in run.args] == ["device", "locked"] and len(run.defaults) == 1, module
