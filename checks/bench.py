@@ -433,7 +433,7 @@ def run(args: argparse.Namespace) -> dict:
         f"timer: {backend.TIMER}",
         "devices": [],
         # Other work on the machine slows the CPU side most: the load average says how busy it was.
-        "load_average": {"start": _load()},
+        "load_average": {"start": load_average()},
     }
     for t in targets:
         peak = peaks.match(t["name"], args.gpu_cores if t["kind"] in ("mps", "metal") else None)
@@ -445,7 +445,7 @@ def run(args: argparse.Namespace) -> dict:
             "copy": bench_copy(backend, t["device"], args.copy_mib, args, progress),
         }
         report["devices"].append(with_ratios(result, peak))
-    report["load_average"]["end"] = _load()
+    report["load_average"]["end"] = load_average()
     report["summary"] = summarize(report)
     return report
 
@@ -455,7 +455,7 @@ def _msizes(target: dict, args) -> list[int]:
     return [n for n in args.matmul_sizes if target["kind"] != "cpu" or n <= args.cpu_matmul_max]
 
 
-def _load() -> list[float] | None:
+def load_average() -> list[float] | None:
     """1, 5 and 15 minute load averages (Unix); None where the OS has none."""
     try:
         return [round(v, 2) for v in os.getloadavg()]
@@ -489,6 +489,19 @@ def _pct(row: dict, key: str = "fraction_of_peak") -> str:
     return f" = {100 * row[key]:.0f}% of peak" if row.get(key) is not None else ""
 
 
+def write_report(args: argparse.Namespace, report: dict, prefix: str) -> None:
+    """The report as JSON at --json, or at --out-dir/PREFIX-TAG-DEVICE.json; written whole or not at all."""
+    if args.out_dir:
+        name = f"{prefix}-{args.tag or args.framework}-{report['devices'][0]['label']}.json"
+        args.json = args.out_dir / name
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        tmp = args.json.with_suffix(".json.partial")  # never leave a half-written result to be read
+        tmp.write_text(json.dumps(report, indent=2, sort_keys=True) + "\n")
+        tmp.replace(args.json)
+        print(f"results: {args.json}")
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     report = run(args)
@@ -499,14 +512,7 @@ def main(argv: list[str] | None = None) -> int:
         for form, c in d["fit"]["check"].items()
         if not c["ok"]
     ]
-    if args.out_dir:
-        args.json = args.out_dir / f"bench-{args.tag or args.framework}-{report['devices'][0]['label']}.json"
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        tmp = args.json.with_suffix(".json.partial")  # never leave a half-written result to be read
-        tmp.write_text(json.dumps(report, indent=2, sort_keys=True) + "\n")
-        tmp.replace(args.json)
-        print(f"results: {args.json}")
+    write_report(args, report, "bench")
     for f in failed:
         print(f"FAIL: {f}: the step does not reproduce the float64 reference at N=2000", file=sys.stderr)
     return 1 if failed else 0

@@ -23,14 +23,13 @@ import gc
 import importlib
 import json
 import math
-import os
 import re
 import sys
 from pathlib import Path
 from typing import Any
 
 from checks import argcheck, frameworks, platform_facts
-from checks.bench import Progress, measure
+from checks.bench import Progress, load_average, measure, write_report
 from checks.models import TINY_TRANSFORMER, TRANSFORMER, Options
 from checks.verify import positive
 
@@ -410,7 +409,7 @@ def run(args: argparse.Namespace) -> dict:
         "time.perf_counter around each repeat with a device sync before every clock start and stop; the "
         "median over repeats; a point counts only if its loss stayed finite",
         "devices": [],
-        "load_average": {"start": _load()},
+        "load_average": {"start": load_average()},
     }
     for target in targets:
         result = {**target, "models": {}}
@@ -422,7 +421,7 @@ def run(args: argparse.Namespace) -> dict:
                 fw, module, model, target, precision, batches, args, progress
             )
         report["devices"].append(result)
-    report["load_average"]["end"] = _load()
+    report["load_average"]["end"] = load_average()
     report["summary"] = summarize(report, load_references()["references"])
     return report
 
@@ -480,13 +479,6 @@ def best_resnet(device: dict) -> dict | None:
     return max(resnet_bests(device), key=lambda p: p["images_per_s"], default=None)
 
 
-def _load() -> list[float] | None:
-    try:
-        return [round(v, 2) for v in os.getloadavg()]
-    except (AttributeError, OSError):
-        return None
-
-
 def table(report: dict) -> list[str]:
     """A plain-text digest for the terminal; tools/benchplot.py renders the markdown and the plot."""
     lines = [f"modelbench {report['framework']} {report['framework_version']}"]
@@ -513,14 +505,7 @@ def main(argv: list[str] | None = None) -> int:
         for p in res["points"]
         if not p["finite_loss"]
     ]
-    if args.out_dir:
-        args.json = args.out_dir / f"models-{args.tag or args.framework}-{report['devices'][0]['label']}.json"
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        tmp = args.json.with_suffix(".json.partial")  # never leave a half-written result to be read
-        tmp.write_text(json.dumps(report, indent=2, sort_keys=True) + "\n")
-        tmp.replace(args.json)
-        print(f"results: {args.json}")
+    write_report(args, report, "models")
     for where in bad:
         print(
             f"FAIL: {where}: the loss is not finite after training (a diverged step proves nothing)",
