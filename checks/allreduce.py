@@ -19,8 +19,6 @@ import argparse
 import json
 import math
 import os
-import signal
-import subprocess
 import sys
 import tempfile
 import time
@@ -31,7 +29,7 @@ from typing import Any
 import torch
 import torch.distributed as dist
 
-from checks import frameworks
+from checks import frameworks, launched
 
 ELEMENTS = (
     1 << 20
@@ -40,10 +38,6 @@ ELEMENTS = (
 # symmetric memory would otherwise try it and fail or hang at the first collective.
 LAUNCH_ENV = {"NCCL_NVLS_ENABLE": "0", "TORCH_SYMM_MEM_DISABLE_MULTICAST": "1", "OMP_NUM_THREADS": "1"}
 DEFAULT_TIMEOUT_S = 180
-
-
-def expected_sum(world_size: int) -> float:
-    return world_size * (world_size + 1) / 2
 
 
 # ------------------------------------------------------------------------------------- worker (a rank)
@@ -70,7 +64,7 @@ def worker(json_path: Path | None, timeout_s: float) -> int:
         dist.all_reduce(tensor, op=dist.ReduceOp.SUM)
         sync()
         seconds = time.perf_counter() - start
-        want = expected_sum(world)
+        want = launched.expected_sum(world)
         wrong = int((tensor != want).sum().item())
         mine = {
             "rank": rank,
@@ -126,13 +120,6 @@ def launch(
 ) -> dict[str, Any]:
     """Run the smoke under torchrun; the report has `passed` and, when not, `failures` saying why."""
     backend, nproc = plan(backend, nproc)
-    package_root = str(Path(__file__).resolve().parent.parent)
-    env = {
-        **os.environ,
-        **LAUNCH_ENV,
-        "GPUENV_DIST_BACKEND": backend,
-        "PYTHONPATH": os.pathsep.join(filter(None, [package_root, os.environ.get("PYTHONPATH")])),
-    }
     with tempfile.TemporaryDirectory(prefix="gpuenv-allreduce-") as tmp:
         out = Path(tmp) / "allreduce.json"
         cmd = [
@@ -148,48 +135,18 @@ def launch(
             "--timeout",
             str(timeout_s),
         ]
-        start = time.perf_counter()
-        # A session of its own, so a timeout kills torchrun and every rank it started, not only torchrun.
-        proc = subprocess.Popen(
-            cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True
-        )
-        try:
-            output, _ = proc.communicate(timeout=timeout_s + 30)
-            status = proc.returncode
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            output, _ = proc.communicate()
-            status = None
-        seconds = time.perf_counter() - start
-        report: dict[str, Any] = (
-            json.loads(out.read_text()) if out.exists() else {"backend": backend, "ranks": []}
-        )
+        env = {**os.environ, **LAUNCH_ENV, "GPUENV_DIST_BACKEND": backend}
+        # The ranks' own timeout first (they report it), then torchrun's 30 s to tear them down.
+        found, status, output, seconds = launched.run(cmd, env, out, timeout_s + 30)
+    report = found or {"backend": backend, "ranks": []}
     report.update(
         world_size=nproc, seconds=seconds, command=" ".join(["python", *cmd[1:6], "-m", "checks.allreduce"])
     )
-    failures = []
-    if status is None:
-        failures.append(f"torchrun did not finish within {timeout_s + 30:g} s; every rank was killed")
-    elif status != 0:
-        failures.append(f"torchrun exited with {status}: {_reason(output)}")
-    if len(report["ranks"]) != nproc and status is not None:
-        failures.append(f"expected a result from each of {nproc} ranks, got {len(report['ranks'])}")
-    failures += [
-        f"rank {r['rank']} ({r['device']}): got {r['got']:g}, expected {r['expected']:g} "
-        f"({r['wrong_elements']} of {report['elements']} elements wrong)"
-        for r in report["ranks"]
-        if not r["passed"]
-    ]
-    report["failures"] = failures
-    report["passed"] = not failures
+    report["failures"] = launched.failures(
+        report, status, output, launcher="torchrun", waited_s=timeout_s + 30, error_marks=("Error", "error:")
+    )
+    report["passed"] = not report["failures"]
     return report
-
-
-def _reason(output: str) -> str:
-    """The line that says why, from torchrun's output: the last error a rank raised."""
-    lines = [ln.strip() for ln in output.splitlines() if ln.strip()]
-    errors = [ln for ln in lines if "Error" in ln or "error:" in ln]
-    return (errors or lines or ["no output"])[-1][:500]
 
 
 def summary_line(report: dict[str, Any]) -> str:
@@ -197,7 +154,7 @@ def summary_line(report: dict[str, Any]) -> str:
     us = max((r["us"] for r in ranks), default=math.nan)
     return (
         f"allreduce: {report['backend']} x{report['world_size']} ranks, each rank r sends r+1, every rank "
-        f"must get {expected_sum(report['world_size']):g}; slowest rank {us:.0f} us, "
+        f"must get {launched.expected_sum(report['world_size']):g}; slowest rank {us:.0f} us, "
         f"{report['seconds']:.1f} s with launch  " + ("ok" if report["passed"] else "FAILED")
     )
 
@@ -205,16 +162,12 @@ def summary_line(report: dict[str, Any]) -> str:
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m checks.allreduce", description=__doc__.split("\n")[0])
     p.add_argument("--backend", choices=("nccl", "gloo"), help="default: nccl with a GPU, else gloo")
-    p.add_argument("--nproc", type=_positive_int, help="processes (default: one per GPU, or 2 on CPU)")
+    p.add_argument(
+        "--nproc", type=launched.positive_int, help="processes (default: one per GPU, or 2 on CPU)"
+    )
     p.add_argument("--json", type=Path, metavar="PATH", help="write the report as JSON here")
     p.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT_S, help="seconds before ranks are killed")
     return p.parse_args(argv)
-
-
-def _positive_int(text: str) -> int:
-    if not text.isdigit() or int(text) < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
-    return int(text)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -226,12 +179,7 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as exc:
         print(f"allreduce: {exc}", file=sys.stderr)
         return 2
-    print("\n".join([*rank_lines(report), summary_line(report), *(f"FAIL: {f}" for f in report["failures"])]))
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(report, indent=2) + "\n")
-        print(f"report: {args.json}")
-    return 0 if report["passed"] else 1
+    return launched.finish(report, args.json, rank_lines, summary_line)
 
 
 if __name__ == "__main__":

@@ -20,9 +20,7 @@ import json
 import math
 import os
 import shutil
-import signal
 import socket
-import subprocess
 import sys
 import tempfile
 import time
@@ -31,14 +29,12 @@ from typing import Any
 
 import mlx.core as mx
 
+from checks import launched
+
 ELEMENTS = 1 << 20  # 4 MiB of float32: several of the ring's chunks, not one small message
 DEFAULT_TIMEOUT_S = 120
 # Per rank, gathered to rank 0: rank, contributed, got (element 0), wrong elements, warm-up sum, seconds.
 FIELDS = ("rank", "contributed", "got", "wrong_elements", "warmup_sum", "seconds")
-
-
-def expected_sum(world_size: int) -> float:
-    return world_size * (world_size + 1) / 2
 
 
 # ------------------------------------------------------------------------------------- worker (a rank)
@@ -56,7 +52,7 @@ def worker(json_path: Path | None) -> int:
     total = mx.distributed.all_sum(array, stream=mx.cpu)
     mx.eval(total)
     seconds = time.perf_counter() - start
-    want = expected_sum(world)
+    want = launched.expected_sum(world)
     wrong = mx.sum(total != want).item()
     mine = mx.array([rank, rank + 1, total[0].item(), wrong, warm[0].item(), seconds], dtype=mx.float32)
     everyone = mx.distributed.all_gather(mine[None], stream=mx.cpu)
@@ -71,7 +67,7 @@ def worker(json_path: Path | None) -> int:
 
 
 def _rank_row(row: dict[str, Any], world: int) -> dict[str, Any]:
-    want = expected_sum(world)
+    want = launched.expected_sum(world)
     return {
         "rank": int(row["rank"]),
         "device": "cpu",
@@ -122,87 +118,39 @@ def command(nproc: int, json_path: Path) -> list[str]:
 
 def launch(nproc: int = 2, timeout_s: float = DEFAULT_TIMEOUT_S) -> dict[str, Any]:
     """Run the smoke under mlx.launch; the report has `passed` and, when not, `failures` saying why."""
-    package_root = str(Path(__file__).resolve().parent.parent)
-    env = {
-        **os.environ,
-        "PYTHONPATH": os.pathsep.join(filter(None, [package_root, os.environ.get("PYTHONPATH")])),
-    }
     with tempfile.TemporaryDirectory(prefix="gpuenv-mlx-allsum-") as tmp:
         out = Path(tmp) / "allsum.json"
-        cmd = command(nproc, out)
-        start = time.perf_counter()
-        # A session of its own, so a timeout kills mlx.launch and every rank it started, not only it.
-        proc = subprocess.Popen(
-            cmd, env=env, cwd=package_root, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-            start_new_session=True,
-        )  # fmt: skip
-        try:
-            output, _ = proc.communicate(timeout=timeout_s)
-            status = proc.returncode
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            output, _ = proc.communicate()
-            status = None
-        seconds = time.perf_counter() - start
-        report = json.loads(out.read_text()) if out.exists() else {"backend": "ring", "ranks": []}
+        found, status, output, seconds = launched.run(
+            command(nproc, out), dict(os.environ), out, timeout_s, cwd=launched.PACKAGE_ROOT
+        )
+    report = found or {"backend": "ring", "ranks": []}
     report.update(
         world_size=nproc,
         seconds=seconds,
         command=f"mlx.launch --backend ring -n {nproc} -- python -m checks.mlx_allsum",
     )
-    report["failures"] = failures(report, status, output, timeout_s)
+    report["failures"] = launched.failures(
+        report, status, output, launcher="mlx.launch", waited_s=timeout_s, error_marks=("Error", "error")
+    )
     report["passed"] = not report["failures"]
     return report
-
-
-def failures(report: dict[str, Any], status: int | None, output: str, timeout_s: float) -> list[str]:
-    """Why the smoke failed, one line each: the launcher's status, missing ranks, wrong sums."""
-    found = []
-    if status is None:
-        found.append(f"mlx.launch did not finish within {timeout_s:g} s; every rank was killed")
-    elif status != 0:
-        found.append(f"mlx.launch exited with {status}: {_reason(output)}")
-    if len(report["ranks"]) != report["world_size"] and status is not None:
-        found.append(
-            f"expected a result from each of {report['world_size']} ranks, got {len(report['ranks'])}"
-        )
-    found += [
-        f"rank {r['rank']} ({r['device']}): got {r['got']:g}, expected {r['expected']:g} "
-        f"({r['wrong_elements']} of {report['elements']} elements wrong)"
-        for r in report["ranks"]
-        if not r["passed"]
-    ]
-    return found
-
-
-def _reason(output: str) -> str:
-    """The line that says why, from the ranks' output: the last error one raised."""
-    lines = [ln.strip() for ln in output.splitlines() if ln.strip()]
-    errors = [ln for ln in lines if "Error" in ln or "error" in ln]
-    return (errors or lines or ["no output"])[-1][:500]
 
 
 def summary_line(report: dict[str, Any]) -> str:
     us = max((r["us"] for r in report["ranks"]), default=math.nan)
     return (
         f"allsum: mlx.distributed {report['backend']} x{report['world_size']} ranks, each rank r sends r+1, "
-        f"every rank must get {expected_sum(report['world_size']):g}; slowest rank {us:.0f} us, "
+        f"every rank must get {launched.expected_sum(report['world_size']):g}; slowest rank {us:.0f} us, "
         f"{report['seconds']:.1f} s with launch  " + ("ok" if report["passed"] else "FAILED")
     )
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m checks.mlx_allsum", description=__doc__.split("\n")[0])
-    p.add_argument("--nproc", type=_positive_int, default=2, help="local processes (default 2)")
+    p.add_argument("--nproc", type=launched.positive_int, default=2, help="local processes (default 2)")
     p.add_argument("--json", type=Path, metavar="PATH", help="write the report as JSON here")
     p.add_argument("--timeout", type=_positive_float, default=DEFAULT_TIMEOUT_S, help="seconds before kill")
     return p.parse_args(argv)
-
-
-def _positive_int(text: str) -> int:
-    if not text.isdigit() or int(text) < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
-    return int(text)
 
 
 def _positive_float(text: str) -> float:
@@ -219,13 +167,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if "MLX_RANK" in os.environ:  # started by mlx.launch: be one rank
         return worker(args.json)
-    report = launch(args.nproc, args.timeout)
-    print("\n".join([*rank_lines(report), summary_line(report), *(f"FAIL: {f}" for f in report["failures"])]))
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(report, indent=2) + "\n")
-        print(f"report: {args.json}")
-    return 0 if report["passed"] else 1
+    return launched.finish(launch(args.nproc, args.timeout), args.json, rank_lines, summary_line)
 
 
 if __name__ == "__main__":
