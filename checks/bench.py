@@ -194,22 +194,7 @@ def _sizes(text: str) -> list[int]:
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m checks.bench", description=__doc__.split("\n")[0])
     p.add_argument("--framework", required=True, choices=sorted(frameworks.NAMES))
-    where = p.add_mutually_exclusive_group()
-    where.add_argument(
-        "--json",
-        type=argcheck.output_file,
-        metavar="PATH",
-        help="write the results here (default: print only)",
-    )
-    where.add_argument(
-        "--out-dir",
-        type=argcheck.output_dir,
-        metavar="DIR",
-        help="write DIR/bench-<tag>-<device>.json (device: cuda, mps, cpu...)",
-    )
-    p.add_argument(
-        "--tag", default=None, help="the environment's name in --out-dir file names (default: framework)"
-    )
+    add_output_args(p, "bench", "cuda, mps, cpu...")
     p.add_argument("--quick", action="store_true", help="CI size: 3 sizes, small matmuls, 3 repeats")
     p.add_argument("--sizes", type=_sizes, help="sine-fit N values (default 2e3 ... 2e7, quick 2e3 ... 2e5)")
     p.add_argument("--matmul-sizes", type=_sizes, help="square matmul sizes (default 256 ... 8192)")
@@ -487,6 +472,26 @@ def table(report: dict) -> list[str]:
 
 def _pct(row: dict, key: str = "fraction_of_peak") -> str:
     return f" = {100 * row[key]:.0f}% of peak" if row.get(key) is not None else ""
+
+
+def add_output_args(p: argparse.ArgumentParser, prefix: str, devices: str) -> None:
+    """--json PATH or --out-dir DIR (with --tag), checked before any work; write_report writes there."""
+    where = p.add_mutually_exclusive_group()
+    where.add_argument(
+        "--json",
+        type=argcheck.output_file,
+        metavar="PATH",
+        help="write the results here (default: print only)",
+    )
+    where.add_argument(
+        "--out-dir",
+        type=argcheck.output_dir,
+        metavar="DIR",
+        help=f"write DIR/{prefix}-<tag>-<device>.json (device: {devices})",
+    )
+    p.add_argument(
+        "--tag", default=None, help="the environment's name in --out-dir file names (default: framework)"
+    )
 
 
 def write_report(args: argparse.Namespace, report: dict, prefix: str) -> None:

@@ -28,8 +28,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from checks import argcheck, frameworks, platform_facts
-from checks.bench import Progress, load_average, measure, write_report
+from checks import frameworks, platform_facts
+from checks.bench import Progress, add_output_args, load_average, measure, write_report
 from checks.models import TINY_TRANSFORMER, TRANSFORMER, Options
 from checks.verify import positive
 
@@ -95,17 +95,7 @@ def _batches(text: str) -> list[int]:
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m checks.modelbench", description=__doc__.split("\n")[0])
     p.add_argument("--framework", required=True, choices=sorted(frameworks.NAMES))
-    where = p.add_mutually_exclusive_group()
-    where.add_argument("--json", type=argcheck.output_file, metavar="PATH", help="write the results here")
-    where.add_argument(
-        "--out-dir",
-        type=argcheck.output_dir,
-        metavar="DIR",
-        help="write DIR/models-<tag>-<device>.json (device: cuda, mps, metal or cpu)",
-    )
-    p.add_argument(
-        "--tag", default=None, help="the environment's name in --out-dir file names (default: framework)"
-    )
+    add_output_args(p, "models", "cuda, mps, metal or cpu")
     p.add_argument("--quick", action="store_true", help="CI size: 32x32 images, sequence 32, batches 2 and 4")
     p.add_argument(
         "--best",
