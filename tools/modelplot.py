@@ -9,6 +9,7 @@ labelled: they were not measured by this repository.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 from checks import modelbench
@@ -34,17 +35,17 @@ def _load(report: dict, when: str) -> str:
     return "-" if not value else f"{value[0]:.1f}"
 
 
+def _points(report: dict) -> Iterator[dict]:
+    """Every measured point of the report: each device, model, precision and batch."""
+    for d in report["devices"]:
+        for e in d["models"].values():
+            for r in e["precisions"].values():
+                yield from r["points"]
+
+
 def sweep_table(report: dict) -> list[str]:
     """One row per device, model and precision: items/s at each batch size, the largest batch that fit."""
-    batches = sorted(
-        {
-            p["batch"]
-            for d in report["devices"]
-            for e in d["models"].values()
-            for r in e["precisions"].values()
-            for p in r["points"]
-        }
-    )
+    batches = sorted({p["batch"] for p in _points(report)})
     head = "| device | model | precision | " + " | ".join(f"batch {b}" for b in batches) + " | note |"
     lines = [head, "|---" * (len(batches) + 4) + "|"]
     for d in report["devices"]:
@@ -116,15 +117,7 @@ def markdown(reports: list[dict]) -> str:
             *sweep_table(report),
             "",
         ]
-        hows = sorted(
-            {
-                p["how"]
-                for d in report["devices"]
-                for e in d["models"].values()
-                for r in e["precisions"].values()
-                for p in r["points"]
-            }
-        )
+        hows = sorted({p["how"] for p in _points(report)})
         out += [f"- ran: {h}" for h in hows]
         out += comparisons(report)
         out += [f"- {answer(report)}", ""]
