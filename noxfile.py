@@ -294,7 +294,10 @@ def benchplot(s: nox.Session) -> None:
         str(p) for p in [*results.glob("bench-*.json"), *results.glob("models-*.json")]
     )
     if not files:
-        s.error("expected results/bench-*.json or results/models-*.json, got none: run `nox -s bench` first")
+        s.error(
+            "expected results/bench-*.json or results/models-*.json, got none: run `nox -s bench` or "
+            "`nox -s modelbench` first"
+        )
     s.run(host(s), str(ROOT / "tools" / "benchplot.py"), *files, external=True)
 
 
