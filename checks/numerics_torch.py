@@ -31,6 +31,15 @@ def dtypes(device: str) -> tuple[str, ...]:
     return numerics.DTYPES
 
 
+def sums_in_half(op: str, dtype: str, device: str) -> str | None:
+    """torch sums a half type in float32 (its opmath_type) in every kernel here: none sums in the dtype."""
+    return None
+
+
+def known(op: str, dtype: str, device: str) -> str | None:
+    return None
+
+
 def put(array: np.ndarray, dtype: str, device: str) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(array)).to(DTYPE[dtype]).to(device)
 

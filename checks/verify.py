@@ -23,7 +23,7 @@ import re
 import sys
 import traceback
 
-from checks import argcheck, frameworks, platform_facts, sine_fit
+from checks import argcheck, frameworks, numerics, platform_facts, sine_fit
 
 SCHEMA_VERSION = 1
 
@@ -49,6 +49,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--no-extra",
         action="store_true",
         help="skip the framework's extra checks (tensorflow: the Keras model.fit on the chosen device)",
+    )
+    p.add_argument(
+        "--numerics",
+        choices=("quick", "full", "off"),
+        default="quick",
+        help="the op-level numerics suite on every chosen device against float64 on the CPU: quick (the "
+        "default, small shapes), full (larger shapes), off",
     )
     p.add_argument(
         "--no-distributed",
@@ -164,6 +171,11 @@ def run(args: argparse.Namespace) -> dict:
             last = traceback.format_exception_only(type(exc), exc)[-1].strip()
             report["extra"][short] = {"passed": False, "failures": [f"raised {last}"], "crashed": True}
         report["failures"].extend(f"{short}: {f}" for f in report["extra"][short]["failures"])
+    suite = frameworks.numerics(fw)
+    if suite and args.numerics != "off":
+        ops = importlib.import_module(suite)
+        report["numerics"] = [numerics.run(ops, d, full=args.numerics == "full") for d in devices]
+        report["failures"].extend(f"numerics: {f}" for r in report["numerics"] for f in r["failures"])
     if fw.DISTRIBUTED_SMOKE and not args.no_distributed:
         report["distributed"] = importlib.import_module(fw.DISTRIBUTED_SMOKE).launch()
         smoke = fw.DISTRIBUTED_SMOKE.rpartition(".")[2]  # its failures read "allreduce: ..."
@@ -204,6 +216,7 @@ def summary(report: dict) -> list[str]:
             module = next(m for m in frameworks.extra_checks(frameworks.load(report["framework"]))
                           if m.rpartition(".")[2] == short)  # fmt: skip
             lines.append("  " + importlib.import_module(module).summary_line(extra))
+    lines += ["  " + numerics.summary_line(r) for r in report.get("numerics", [])]
     if report.get("distributed"):
         smoke = importlib.import_module(frameworks.load(report["framework"]).DISTRIBUTED_SMOKE)
         lines += smoke.rank_lines(report["distributed"])

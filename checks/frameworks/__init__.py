@@ -29,6 +29,8 @@ Optional, declared where a framework has it (a module without it has none; `extr
                        distributions the environment's lock installs on this machine, None where unknown)
                        and `summary_line(report)` (tensorflow: checks.keras_fit, a Keras model.fit; torch:
                        checks.torch_extras, torchvision and torchaudio against the CPU)
+    NUMERICS           the module of the framework's ops for verify's numerics suite (checks/numerics.py:
+                       OPS, dtypes, put, get, index, settings, release, sums_in_half, known)
     MODEL_BENCH        the module `python -m checks.modelbench` trains real models with (checks/models/:
                        MODELS, precisions(device), Step(...), block, release; its docstring has the interface)
 
@@ -123,6 +125,11 @@ def doctor_facts(name: str) -> dict[str, Any]:
 def extra_checks(module: ModuleType) -> tuple[str, ...]:
     """The framework's optional extra checks (EXTRA_CHECKS), () where it declares none."""
     return tuple(getattr(module, "EXTRA_CHECKS", ()) or ())
+
+
+def numerics(module: ModuleType) -> str | None:
+    """The framework's numerics-suite module name (NUMERICS), None where it declares none."""
+    return getattr(module, "NUMERICS", None) or None
 
 
 def model_bench(module: ModuleType) -> str | None:

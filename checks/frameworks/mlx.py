@@ -37,6 +37,8 @@ DISTRIBUTIONS = ("mlx", "mlx-metal", "mlx-cpu", "mlx-cuda-12", "mlx-cuda-13")
 BACKENDS = {"mlx-metal": "metal", "mlx-cpu": "cpu", "mlx-cuda-12": "cuda", "mlx-cuda-13": "cuda"}
 CPU_DEVICE = "cpu"
 DISTRIBUTED_SMOKE = "checks.mlx_allsum"
+# Optional (frameworks.numerics): the op-level numerics suite's ops (checks/numerics.py runs them).
+NUMERICS = "checks.numerics_mlx"
 # mlx's floors: Python 3.10 (Requires-Python of every mlx 0.32.4 wheel), macOS 14.0 (its macOS wheels are
 # tagged macosx_14_0_arm64; 0.29.3 was the last release for macOS 13). doctor reads them from here.
 PYTHON_FLOOR = "3.10"

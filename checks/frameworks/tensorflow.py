@@ -31,6 +31,8 @@ NAME = "tensorflow"
 DISTRIBUTIONS = ("tensorflow", "tensorflow-macos", "tensorflow-cpu", "tensorflow-metal", "keras", "tf-keras")
 CPU_DEVICE = "/CPU:0"
 DISTRIBUTED_SMOKE = None  # the tf environment has no distributed smoke
+# Optional (frameworks.numerics): the op-level numerics suite's ops (checks/numerics.py runs them).
+NUMERICS = "checks.numerics_tensorflow"
 # Optional (frameworks.extra_checks): verify runs each on the chosen device after the fit. Keras is how
 # most TensorFlow code reaches the GPU, and where TF releases break it (Keras 3 from TF 2.16 on).
 EXTRA_CHECKS = ("checks.keras_fit",)

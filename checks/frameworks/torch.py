@@ -27,6 +27,8 @@ NAME = "torch"
 DISTRIBUTIONS = ("torch",)
 CPU_DEVICE = "cpu"
 DISTRIBUTED_SMOKE = "checks.allreduce"
+# Optional (frameworks.numerics): the op-level numerics suite's ops (checks/numerics.py runs them).
+NUMERICS = "checks.numerics_torch"
 # Optional (frameworks.extra_checks): torchvision's ResNet step and nms, torchaudio's MelSpectrogram.
 EXTRA_CHECKS = ("checks.torch_extras",)
 # Which macOS MPS needs, by torch release: {first torch release: macOS}. 12.3 from MPS's first release
