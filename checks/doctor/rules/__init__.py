@@ -16,7 +16,7 @@ import re
 
 from checks import frameworks
 from checks.doctor.rule import Finding, Rule, error_text, rule
-from checks.doctor.rules import environment, machine
+from checks.doctor.rules import environment, machine, numerics
 
 
 def _framework_rules() -> tuple[Rule, ...]:
@@ -29,7 +29,9 @@ def _framework_rules() -> tuple[Rule, ...]:
 
 
 # The machine's Apple checks, then the Python and the build, then NVIDIA, then each framework's.
-_AREAS: tuple[Rule, ...] = (*machine.APPLE, *environment.RULES, *machine.NVIDIA, *_framework_rules())
+_AREAS: tuple[Rule, ...] = (
+    *machine.APPLE, *environment.RULES, *machine.NVIDIA, *_framework_rules(), *numerics.RULES
+)  # fmt: skip
 # An exception's line in a traceback or a log: "TypeError: ...", "torch.OutOfMemoryError: ...".
 _EXCEPTION_LINE = re.compile(r"^\s*(?:[\w.]+\.)?\w*(?:Error|Exception|Warning)\b.*$", re.M)
 
@@ -55,8 +57,9 @@ def unexplained_error(f: dict) -> Finding | None:
         "error-text",
         "warn",
         f"no rule explains the error given: `{_last_error_line(text)}`",
-        "doctor explains torch's MPS errors (a missing op, out of memory, float64) and CUDA out of memory "
-        "from their text; for anything else only the findings about this machine above can help",
+        "doctor explains torch's MPS errors (a missing op, out of memory, float64), CUDA out of memory and "
+        "verify's failed numerics cases from their text; for anything else only the findings about this "
+        "machine above can help",
         "search that line, as printed, in the issues of the library that raised it (the last `File` line "
         "of the traceback names it)",
     )
