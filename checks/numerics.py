@@ -18,6 +18,7 @@ numerics_tensorflow.py, numerics_mlx.py; named by NUMERICS in checks/frameworks/
                                 (reported as known, not failed)
     settings(device)            a context manager: the state the cases run in (and {"tf32": {op: bool}}, the
                                 ops whose float32 the device computes from TF32-rounded operands)
+    suite()                     optional: a context manager the whole suite runs in
     release(device, nbytes)     allocate nbytes on the device, fill them, free them (the allocator's state
                                 changed before a case: pytorch#193487 was wrong matmuls after that)
 
@@ -451,10 +452,11 @@ def run(fw: ModuleType, device: str, *, full: bool = False, seed: int = 0,
     """Every case the framework has, in every dtype the device is tried in: the report."""
     start = time.perf_counter()
     cases = []
-    for dtype in fw.dtypes(device):
-        for case in CASES:
-            if case.name in fw.OPS and (only is None or case.name in only):
-                cases.append(run_case(fw, case, dtype, device, full, seed))
+    with getattr(fw, "suite", nothing_changed)():
+        for dtype in fw.dtypes(device):
+            for case in CASES:
+                if case.name in fw.OPS and (only is None or case.name in only):
+                    cases.append(run_case(fw, case, dtype, device, full, seed))
     failures = [failure_line(device, c) for c in cases if c["status"] == "FAILED"]
     return {
         "device": device,

@@ -53,6 +53,20 @@ def index(array: np.ndarray, device: str) -> torch.Tensor:
 
 
 @contextlib.contextmanager
+def suite() -> Iterator[None]:
+    """One CPU thread while the suite runs, then torch's own number again. Its ops are small, and torch's
+    intra-op threads mostly wait on each other at this size: on our 2-core CI machine under load the suite
+    took 7.4 s wall (2.0 s CPU) with 2 threads and 0.76 s with one. The kernels are the same; a reduction
+    split over threads only sums in another (equally correct) order."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+
+
+@contextlib.contextmanager
 def settings(device: str) -> Iterator[dict[str, Any]]:
     """The state the cases run in: torch's defaults; on CUDA, which float32 ops may use TF32."""
     if torch.device(device).type == "cuda":
