@@ -55,6 +55,9 @@ from types import ModuleType
 from typing import Any, Callable
 
 import numpy as np
+from numpy.typing import NDArray
+
+Array = NDArray[Any]  # a float64 (or int64 index) NumPy array
 
 # Unit roundoff u = 2^-p of each precision (p: significand bits counting the implicit one, less one for
 # round to nearest): IEEE 754 binary64/32/16, bfloat16 (8 bits), TF32 (NVIDIA's 10-bit mantissa).
@@ -97,26 +100,29 @@ def acc(n: float, u: float, outputs: int) -> float:
 # --- the cases ------------------------------------------------------------------------------------------
 
 
+Inputs = Callable[[bool, np.random.Generator], dict[str, Array]]
+
+
 @dataclass(frozen=True)
 class Case:
     """One op on one shape: `inputs(full, rng)` the float64 (and int64 index) arrays; `length(arrays)` the
     reduction length K its bound is stated in; `bound` its kind (BOUNDS); `shape` what the report shows."""
 
     name: str
-    inputs: Callable[[bool, np.random.Generator], dict[str, np.ndarray]]
+    inputs: Callable[[bool, np.random.Generator], dict[str, Array]]
     bound: str
-    length: Callable[[dict[str, np.ndarray]], int]
-    shape: Callable[[dict[str, np.ndarray]], str]
+    length: Callable[[dict[str, Array]], int]
+    shape: Callable[[dict[str, Array]], str]
     release: bool = False  # allocate, fill and free a large block on the device first
     tf32: str | None = None  # the framework setting that may round this float32 op's operands to TF32
     in_place: bool = False  # accumulates into a tensor of the dtype (index_add): u_acc is the dtype's u
 
 
-def _n(rng: np.random.Generator, *shape: int) -> np.ndarray:
+def _n(rng: np.random.Generator, *shape: int) -> Array:
     return rng.standard_normal(shape)
 
 
-def _dims(*names: str) -> Callable[[dict[str, np.ndarray]], str]:
+def _dims(*names: str) -> Callable[[dict[str, Array]], str]:
     return lambda a: " ".join("x".join(map(str, a[n].shape)) for n in names)
 
 
@@ -124,8 +130,8 @@ def _mm(full: bool, m: int, k: int, n: int, scale: int) -> tuple[int, int, int]:
     return (m * scale, k * scale, n * scale) if full else (m, k, n)
 
 
-def _matmul(form: str, m: int, k: int, n: int) -> Callable[[bool, np.random.Generator], dict]:
-    def make(full: bool, rng: np.random.Generator) -> dict[str, np.ndarray]:
+def _matmul(form: str, m: int, k: int, n: int) -> Inputs:
+    def make(full: bool, rng: np.random.Generator) -> dict[str, Array]:
         mm, kk, nn = _mm(full, m, k, n, 8)
         a = {"square": (mm, kk), "transposed": (kk, mm), "strided": (mm, 2 * kk)}[form]
         return {"a": _n(rng, *a), "b": _n(rng, kk, nn)}
@@ -133,29 +139,29 @@ def _matmul(form: str, m: int, k: int, n: int) -> Callable[[bool, np.random.Gene
     return make
 
 
-def _mm_k(a: dict[str, np.ndarray]) -> int:
+def _mm_k(a: dict[str, Array]) -> int:
     return int(a["b"].shape[-2])
 
 
-def _conv(full: bool, rng: np.random.Generator) -> dict[str, np.ndarray]:
+def _conv(full: bool, rng: np.random.Generator) -> dict[str, Array]:
     n, c, o, hw = (8, 64, 64, 32) if full else (2, 8, 16, 16)
     return {"x": _n(rng, n, c, hw, hw), "w": _n(rng, o, c, 3, 3), "gy": _n(rng, n, o, hw, hw)}
 
 
-def _rows(rows: int, k: int, rows_full: int, k_full: int, fn=_n):
+def _rows(rows: int, k: int, rows_full: int, k_full: int, fn: Callable[..., Array] = _n) -> Inputs:
     return lambda full, rng: {"x": fn(rng, *((rows_full, k_full) if full else (rows, k)))}
 
 
-def _lognormal(rng: np.random.Generator, *shape: int) -> np.ndarray:
+def _lognormal(rng: np.random.Generator, *shape: int) -> Array:
     return np.exp(rng.standard_normal(shape))
 
 
-def _wide(rng: np.random.Generator, *shape: int) -> np.ndarray:
+def _wide(rng: np.random.Generator, *shape: int) -> Array:
     return 2.0 * rng.standard_normal(shape)  # softmax and sigmoid see a range of magnitudes
 
 
-def _norm(shape: tuple[int, ...], full_shape: tuple[int, ...], channel_axis: int):
-    def make(full: bool, rng: np.random.Generator) -> dict[str, np.ndarray]:
+def _norm(shape: tuple[int, ...], full_shape: tuple[int, ...], channel_axis: int) -> Inputs:
+    def make(full: bool, rng: np.random.Generator) -> dict[str, Array]:
         s = full_shape if full else shape
         c = s[channel_axis]
         return {"x": 1.0 + _n(rng, *s), "w": 1.0 + 0.5 * _n(rng, c), "b": _n(rng, c)}
@@ -163,60 +169,103 @@ def _norm(shape: tuple[int, ...], full_shape: tuple[int, ...], channel_axis: int
     return make
 
 
-def _sdpa(full: bool, rng: np.random.Generator) -> dict[str, np.ndarray]:
+def _sdpa(full: bool, rng: np.random.Generator) -> dict[str, Array]:
     b, h, L, d = (4, 8, 512, 64) if full else (2, 2, 64, 32)
     return {"q": _n(rng, b, h, L, d), "k": _n(rng, b, h, L, d), "v": _n(rng, b, h, L, d)}
 
 
-def _embedding(full: bool, rng: np.random.Generator) -> dict[str, np.ndarray]:
+def _embedding(full: bool, rng: np.random.Generator) -> dict[str, Array]:
     vocab, dim, count = (50000, 512, 8192) if full else (1000, 64, 256)
     return {"table": _n(rng, vocab, dim), "idx": rng.integers(0, vocab, count)}
 
 
-def _gather(full: bool, rng: np.random.Generator) -> dict[str, np.ndarray]:
+def _gather(full: bool, rng: np.random.Generator) -> dict[str, Array]:
     rows, cols, picks = (1024, 4096, 1024) if full else (64, 256, 64)
     return {"x": _n(rng, rows, cols), "idx": rng.integers(0, cols, (rows, picks))}
 
 
-def _scatter(full: bool, rng: np.random.Generator) -> dict[str, np.ndarray]:
+def _scatter(full: bool, rng: np.random.Generator) -> dict[str, Array]:
     rows, cols, picks = (1024, 4096, 1024) if full else (64, 256, 64)
     idx = np.argsort(rng.random((rows, cols)), axis=1)[:, :picks]  # distinct per row: the result is exact
     return {"x": _n(rng, rows, cols), "idx": idx, "src": _n(rng, rows, picks)}
 
 
-def _index_add(full: bool, rng: np.random.Generator) -> dict[str, np.ndarray]:
+def _index_add(full: bool, rng: np.random.Generator) -> dict[str, Array]:
     rows, dim, adds = (4096, 512, 65536) if full else (64, 64, 256)
     return {"x": _n(rng, rows, dim), "idx": rng.integers(0, rows, adds), "src": _n(rng, adds, dim)}
 
 
-def _index_add_k(a: dict[str, np.ndarray]) -> int:
+def _index_add_k(a: dict[str, Array]) -> int:
     return 1 + int(np.bincount(a["idx"]).max())  # x plus the most sources any one row receives
 
 
 CASES: tuple[Case, ...] = (
     Case("matmul square", _matmul("square", 128, 128, 128), "linear", _mm_k, _dims("a", "b"), tf32="matmul"),
-    Case("matmul tall", lambda f, r: {"a": _n(r, 8192 if f else 1024, 64), "b": _n(r, 64, 32)}, "linear",
-         _mm_k, _dims("a", "b"), tf32="matmul"),  # fmt: skip
-    Case("matmul transposed", _matmul("transposed", 128, 256, 64), "linear", _mm_k, _dims("a", "b"),
-         tf32="matmul"),  # fmt: skip
-    Case("matmul strided", _matmul("strided", 128, 128, 64), "linear", _mm_k, _dims("a", "b"),
-         tf32="matmul"),  # fmt: skip
-    Case("matmul after free", _matmul("square", 128, 128, 128), "linear", _mm_k, _dims("a", "b"),
-         release=True, tf32="matmul"),  # fmt: skip
-    Case("bmm", lambda f, r: {"a": _n(r, *((32, 256, 256) if f else (8, 64, 64))),
-                              "b": _n(r, *((32, 256, 256) if f else (8, 64, 64)))},
-         "linear", _mm_k, _dims("a", "b"), tf32="matmul"),  # fmt: skip
+    Case(
+        "matmul tall",
+        lambda f, r: {"a": _n(r, 8192 if f else 1024, 64), "b": _n(r, 64, 32)},
+        "linear",
+        _mm_k,
+        _dims("a", "b"),
+        tf32="matmul",
+    ),
+    Case(
+        "matmul transposed",
+        _matmul("transposed", 128, 256, 64),
+        "linear",
+        _mm_k,
+        _dims("a", "b"),
+        tf32="matmul",
+    ),
+    Case("matmul strided", _matmul("strided", 128, 128, 64), "linear", _mm_k, _dims("a", "b"), tf32="matmul"),
+    Case(
+        "matmul after free",
+        _matmul("square", 128, 128, 128),
+        "linear",
+        _mm_k,
+        _dims("a", "b"),
+        release=True,
+        tf32="matmul",
+    ),
+    Case(
+        "bmm",
+        lambda f, r: {
+            "a": _n(r, *((32, 256, 256) if f else (8, 64, 64))),
+            "b": _n(r, *((32, 256, 256) if f else (8, 64, 64))),
+        },
+        "linear",
+        _mm_k,
+        _dims("a", "b"),
+        tf32="matmul",
+    ),
     Case("conv2d", _conv, "linear", lambda a: a["x"].shape[1] * 9, _dims("x", "w"), tf32="conv"),
     Case("conv2d grad input", _conv, "linear", lambda a: a["w"].shape[0] * 9, _dims("gy", "w"), tf32="conv"),
-    Case("conv2d grad weight", _conv, "linear", lambda a: a["x"].shape[0] * a["x"].shape[2] ** 2,
-         _dims("x", "gy"), tf32="conv"),  # fmt: skip
-    Case("batch norm", _norm((16, 8, 8, 8), (64, 64, 32, 32), 1), "batch_norm",
-         lambda a: a["x"].size // a["x"].shape[1], _dims("x")),  # fmt: skip
-    Case("layer norm", _norm((64, 256), (1024, 4096), 1), "layer_norm", lambda a: a["x"].shape[-1],
-         _dims("x")),  # fmt: skip
+    Case(
+        "conv2d grad weight",
+        _conv,
+        "linear",
+        lambda a: a["x"].shape[0] * a["x"].shape[2] ** 2,
+        _dims("x", "gy"),
+        tf32="conv",
+    ),
+    Case(
+        "batch norm",
+        _norm((16, 8, 8, 8), (64, 64, 32, 32), 1),
+        "batch_norm",
+        lambda a: a["x"].size // a["x"].shape[1],
+        _dims("x"),
+    ),
+    Case(
+        "layer norm", _norm((64, 256), (1024, 4096), 1), "layer_norm", lambda a: a["x"].shape[-1], _dims("x")
+    ),
     Case("softmax", _rows(64, 256, 1024, 32768, _wide), "softmax", lambda a: a["x"].shape[-1], _dims("x")),
-    Case("log_softmax", _rows(64, 256, 1024, 32768, _wide), "log_softmax", lambda a: a["x"].shape[-1],
-         _dims("x")),  # fmt: skip
+    Case(
+        "log_softmax",
+        _rows(64, 256, 1024, 32768, _wide),
+        "log_softmax",
+        lambda a: a["x"].shape[-1],
+        _dims("x"),
+    ),
     Case("sdpa", _sdpa, "sdpa", lambda a: a["q"].shape[-1], _dims("q")),
     Case("embedding", _embedding, "exact", lambda a: 1, _dims("table", "idx")),
     Case("gather", _gather, "exact", lambda a: 1, _dims("x", "idx")),
@@ -246,7 +295,7 @@ class Judged:
     formula: str
 
 
-def _err(got: np.ndarray, ref: np.ndarray, scale: np.ndarray, eta: float = 0.0) -> float:
+def _err(got: Array, ref: Array, scale: Array, eta: float = 0.0) -> float:
     """max (|got - ref| - eta)+ / scale, eta the underflow part of the op's roundings (ETA); a non-finite
     result, or a difference where the scale is 0, is infinite."""
     got, ref, scale = np.broadcast_arrays(got, ref, scale)
@@ -265,13 +314,13 @@ def _precisions(dtype: str) -> tuple[float, float]:
     return (U["float32"] if dtype in HALF else U[dtype]), U[dtype]
 
 
-def judge(case: Case, dtype: str, arrays: dict[str, np.ndarray], got: np.ndarray, ref: np.ndarray,
-          scale: np.ndarray | None, tf32: bool, in_dtype: bool = False) -> Judged:  # fmt: skip
+def judge(case: Case, dtype: str, arrays: dict[str, Array], got: Array, ref: Array,
+          scale: Array | None, tf32: bool, in_dtype: bool = False) -> Judged:  # fmt: skip
     """The case's error and bound. `scale`: the op on |inputs| in float64 (linear ops only); `tf32`: the
     device rounds this float32 op's operands to TF32 (both operands: 2 u_tf32 more).
 
     u is the dtype's unit roundoff, u_acc the accumulation's (float32 for a half type). Where an op may
-    keep an intermediate in the dtype (a half type's α and β of a norm, the exponentials of a softmax), each
+    keep an intermediate in the dtype (a half type's a and b of a norm, the exponentials of a softmax), each
     such rounding is one more u in the bound (and one more eta): the derivations below name them."""
     ua, uo, eta = *_precisions(dtype), ETA[dtype]
     if case.in_place or in_dtype:  # each add written back to the dtype (index_add), or the kernel sums in it
@@ -296,7 +345,9 @@ def judge(case: Case, dtype: str, arrays: dict[str, np.ndarray], got: np.ndarray
         # c ulps in the result's own type: 2 c u |y| (a half computed in float32 and rounded: within it);
         # an ulp of a subnormal is 2 eta.
         s = np.abs(arrays["x"]) if kind == "gelu" else np.abs(ref)
-        return Judged(_err(got, ref, s, 2 * ULPS[kind] * eta), 2 * ULPS[kind] * uo, f"2 x {ULPS[kind]:g} ulp x u")
+        return Judged(
+            _err(got, ref, s, 2 * ULPS[kind] * eta), 2 * ULPS[kind] * uo, f"2 x {ULPS[kind]:g} ulp x u"
+        )
     if kind == "sdpa":
         return _judge_sdpa(arrays, got, ref, (ua, uo, eta), outputs)
     x = arrays["x"]
@@ -321,14 +372,14 @@ def judge(case: Case, dtype: str, arrays: dict[str, np.ndarray], got: np.ndarray
     raise ValueError(f"expected a bound kind in {sorted(BOUNDS)}, got {kind!r}")
 
 
-def _kappa2(x: np.ndarray, axes: tuple[int, ...]) -> float:
+def _kappa2(x: Array, axes: tuple[int, ...]) -> float:
     """The variance's condition number squared, 1 + mean^2 / var (Chan, Golub & LeVeque, "Algorithms for
     computing the sample variance", Amer. Statist. 37 (1983)), at its worst over the groups."""
     mu, var = np.mean(x, axes), np.var(x, axes)
     return float(np.max(1 + mu**2 / var))
 
 
-def _judge_moments(kind: str, a: dict[str, np.ndarray], got: np.ndarray, ref: np.ndarray, k: int,
+def _judge_moments(kind: str, a: dict[str, Array], got: Array, ref: Array, k: int,
                    us: tuple[float, float, float], outputs: int) -> Judged:  # fmt: skip
     ua, uo, eta = us
     x = a["x"]
@@ -339,11 +390,11 @@ def _judge_moments(kind: str, a: dict[str, np.ndarray], got: np.ndarray, ref: np
         # mean's own error); as acc: 2 acc(K + 3) kappa^2, and the result's rounding.
         return Judged(_err(got, ref, np.abs(ref), eta), 2 * acc(k + 3, ua, outputs) * k2 + uo,
                       f"2 acc({k + 3}, u_acc) kappa^2 + u, kappa^2 = {k2:.3g}")  # fmt: skip
-    # y = x α + β with α = r w, β = b - mu α, r = 1/sqrt(var + eps), against the magnitudes of its terms
+    # y = x a + b with a = r w, b = b - mu a, r = 1/sqrt(var + eps), against the magnitudes of its terms
     # s = (|x| + mean|x|) r |w| + |b| (|mu| <= mean|x|): mu off by acc(K) mean|x|; var relatively by
     # 2 acc(K + 3) kappa^2 (as in var), half of it in r; rsqrt 2 ulp (4 u_acc); the products, x - mu and the
     # add (4 u_acc); and in a half type each of the four operations of (x - mu) r w + b possibly rounded to
-    # the dtype (4 u; an implementation that forms α and β first rounds at most as often).
+    # the dtype (4 u; an implementation that forms a and b first rounds at most as often).
     shape = [1] * x.ndim
     shape[x.ndim - 1 if kind == "layer_norm" else 1] = -1
     w, b = a["w"].reshape(shape), a["b"].reshape(shape)
@@ -351,11 +402,11 @@ def _judge_moments(kind: str, a: dict[str, np.ndarray], got: np.ndarray, ref: np
     mean_abs = np.mean(np.abs(x), axes, keepdims=True)
     s = (np.abs(x) + mean_abs) / np.sqrt(var + EPS) * np.abs(w) + np.abs(b)
     bound = acc(k, ua, outputs) + acc(k + 3, ua, outputs) * k2 + 8 * ua + 4 * uo
-    return Judged(_err(got, ref, s, 4 * eta), bound,
-                  f"acc({k}, u_acc) + acc({k + 3}, u_acc) kappa^2 + 8 u_acc + 4 u, kappa^2 = {k2:.3g}")  # fmt: skip
+    formula = f"acc({k}, u_acc) + acc({k + 3}, u_acc) kappa^2 + 8 u_acc + 4 u, kappa^2 = {k2:.3g}"
+    return Judged(_err(got, ref, s, 4 * eta), bound, formula)
 
 
-def _judge_sdpa(a: dict[str, np.ndarray], got: np.ndarray, ref: np.ndarray, us: tuple[float, float, float],
+def _judge_sdpa(a: dict[str, Array], got: Array, ref: Array, us: tuple[float, float, float],
                 outputs: int) -> Judged:  # fmt: skip
     # softmax(Q K^T / sqrt d) V against P |V|. The scores S are off by acc(d) (|Q||K|^T / sqrt d) + the
     # scaling (2 u_acc) and, where they are kept in the dtype (the math path in a half type), u |S|; an
@@ -380,7 +431,19 @@ def _judge_sdpa(a: dict[str, np.ndarray], got: np.ndarray, ref: np.ndarray, us: 
     return Judged(_err(got, ref, scale, 2 * eta), bound, formula)
 
 
-BOUNDS = ("linear", "mean", "scan", "exact", *ULPS, "softmax", "log_softmax", "layer_norm", "batch_norm", "var", "sdpa")
+BOUNDS = (
+    "linear",
+    "mean",
+    "scan",
+    "exact",
+    *ULPS,
+    "softmax",
+    "log_softmax",
+    "layer_norm",
+    "batch_norm",
+    "var",
+    "sdpa",
+)
 
 
 # --- running them ---------------------------------------------------------------------------------------
@@ -408,7 +471,7 @@ def run_case(fw: ModuleType, case: Case, dtype: str, device: str, full: bool, se
         arrays = {**drawn, **exact}
         record["shape"] = case.shape(arrays)
 
-        def tensors(values: dict[str, np.ndarray], dt: str, dev: str) -> dict[str, Any]:
+        def tensors(values: dict[str, Array], dt: str, dev: str) -> dict[str, Any]:
             return {n: fw.put(a, dt, dev) if n in floats else fw.index(a, dev) for n, a in values.items()}
 
         with fw.settings(device) as state:
@@ -488,8 +551,14 @@ def _counts(cases: list[dict[str, Any]]) -> dict[str, int]:
 def worst(report: dict[str, Any]) -> dict[str, Any] | None:
     """The judged case closest to (or furthest over) its bound, known bugs aside."""
     judged = [c for c in report["cases"] if "error" in c and c["status"] in ("ok", "FAILED")]
-    return max(judged, key=lambda c: c["error"] / c["bound"] if c["bound"] else (math.inf if c["error"] else 0),
-               default=None)  # fmt: skip
+    return max(judged, key=_ratio, default=None)
+
+
+def _ratio(c: dict[str, Any]) -> float:
+    """error / bound; a copy's bound is 0: any error is infinitely over it."""
+    if c["bound"]:
+        return float(c["error"] / c["bound"])
+    return math.inf if c["error"] else 0.0
 
 
 def summary_line(report: dict[str, Any]) -> str:

@@ -13,12 +13,14 @@ to compare against in every release.
 from __future__ import annotations
 
 import contextlib
-from typing import Any, Callable, Iterator
+from collections.abc import Iterator
+from typing import Any, Callable
 
 import mlx.core as mx
 import numpy as np
 
 from checks import numerics
+from checks.numerics import Array
 
 CPU = "cpu"
 DTYPE = {"float64": mx.float64, "float32": mx.float32, "float16": mx.float16, "bfloat16": mx.bfloat16}
@@ -50,21 +52,21 @@ def _device(device: str) -> mx.Device:
     return mx.Device(mx.gpu if kind == "gpu" else mx.cpu, int(i or 0))
 
 
-def put(array: np.ndarray, dtype: str, device: str) -> mx.array:
+def put(array: Array, dtype: str, device: str) -> mx.array:
     with mx.stream(_device(device)):
         t = mx.array(array.astype(np.float32) if dtype != "float64" else array).astype(DTYPE[dtype])
         mx.eval(t)
     return t
 
 
-def get(t: mx.array) -> np.ndarray:
+def get(t: mx.array) -> Array:
     # bfloat16 has no NumPy type: widen first (exact: every value here fits float32 or float64)
     wide = t if t.dtype == mx.float64 else t.astype(mx.float32)
     mx.eval(wide)
     return np.array(wide, dtype=np.float64)
 
 
-def index(array: np.ndarray, device: str) -> mx.array:
+def index(array: Array, device: str) -> mx.array:
     return mx.array(array.astype(np.int32))
 
 

@@ -15,12 +15,14 @@ bounds count both operands' rounding (2 u_tf32).
 from __future__ import annotations
 
 import contextlib
-from typing import Any, Callable, Iterator
+from collections.abc import Iterator
+from typing import Any, Callable
 
 import numpy as np
 import tensorflow as tf
 
 from checks import numerics
+from checks.numerics import Array
 
 CPU = "/CPU:0"
 DTYPE = {"float64": tf.float64, "float32": tf.float32, "float16": tf.float16, "bfloat16": tf.bfloat16}
@@ -73,16 +75,16 @@ def known(op: str, dtype: str, device: str) -> str | None:
     return KNOWN_CPU.get((op, dtype)) if _on_cpu(device) else None
 
 
-def put(array: np.ndarray, dtype: str, device: str) -> tf.Tensor:
+def put(array: Array, dtype: str, device: str) -> tf.Tensor:
     with tf.device(device):
         return tf.identity(tf.cast(tf.constant(array, tf.float64), DTYPE[dtype]))
 
 
-def get(t: tf.Tensor) -> np.ndarray:
-    return tf.cast(t, tf.float64).numpy()
+def get(t: tf.Tensor) -> Array:
+    return np.asarray(tf.cast(t, tf.float64).numpy(), dtype=np.float64)
 
 
-def index(array: np.ndarray, device: str) -> tf.Tensor:
+def index(array: Array, device: str) -> tf.Tensor:
     with tf.device(device):
         return tf.identity(tf.constant(array, tf.int64))
 

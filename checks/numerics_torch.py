@@ -13,13 +13,15 @@ bound of a case whose op may use TF32 counts the rounding of both operands (2 u_
 from __future__ import annotations
 
 import contextlib
-from typing import Any, Callable, Iterator
+from collections.abc import Iterator
+from typing import Any, Callable
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
 from checks import numerics
+from checks.numerics import Array
 
 CPU = "cpu"
 DTYPE = {"float64": torch.float64, "float32": torch.float32, "float16": torch.float16,
@@ -40,15 +42,15 @@ def known(op: str, dtype: str, device: str) -> str | None:
     return None
 
 
-def put(array: np.ndarray, dtype: str, device: str) -> torch.Tensor:
+def put(array: Array, dtype: str, device: str) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(array)).to(DTYPE[dtype]).to(device)
 
 
-def get(t: torch.Tensor) -> np.ndarray:
-    return t.detach().to("cpu", torch.float64).numpy()
+def get(t: torch.Tensor) -> Array:
+    return np.asarray(t.detach().to("cpu", torch.float64).numpy(), dtype=np.float64)
 
 
-def index(array: np.ndarray, device: str) -> torch.Tensor:
+def index(array: Array, device: str) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(array)).to(device)
 
 
@@ -70,7 +72,9 @@ def suite() -> Iterator[None]:
 def settings(device: str) -> Iterator[dict[str, Any]]:
     """The state the cases run in: torch's defaults; on CUDA, which float32 ops may use TF32."""
     if torch.device(device).type == "cuda":
-        yield {"tf32": {"matmul": torch.backends.cuda.matmul.allow_tf32, "conv": torch.backends.cudnn.allow_tf32}}
+        yield {
+            "tf32": {"matmul": torch.backends.cuda.matmul.allow_tf32, "conv": torch.backends.cudnn.allow_tf32}
+        }
     else:
         yield {"tf32": {}}
     _sync(device)

@@ -136,7 +136,9 @@ def test_the_bounds_are_the_references_formulas():
     # Higham & Mary's lambda for 1 output of n products at 1e-6: 2 n exp(-lambda^2 (1-u)^2 / 2) = 1e-6
     n = 4096
     lam = math.sqrt(2 * math.log(2 * n / numerics.FAILURE_PROBABILITY)) / (1 - u)
-    assert numerics.gamma_tilde(n, u, 1) == pytest.approx(math.expm1(lam * math.sqrt(n) * u + n * u * u / (1 - u)))
+    assert numerics.gamma_tilde(n, u, 1) == pytest.approx(
+        math.expm1(lam * math.sqrt(n) * u + n * u * u / (1 - u))
+    )
     # short sums: the deterministic bound is the smaller; long ones: the probabilistic
     assert numerics.acc(8, u, 1) == numerics.gamma(8, u)
     assert numerics.acc(1 << 16, u, 1) == numerics.gamma_tilde(1 << 16, u, 1) < numerics.gamma(1 << 16, u)
@@ -145,8 +147,11 @@ def test_the_bounds_are_the_references_formulas():
 def test_recorded_gpu_reports_hold_their_bounds():
     """The H100 runs in docs/gpu-runs: every case the report calls ok is within its bound, and the summary
     line the docs quote comes from the report."""
-    for size, line in (("quick", "81 cases, worst bf16 bmm 2.5e-03 of bound 3.9e-03, 1.7 s  ok"),
-                       ("full", "81 cases, worst fp16 matmul tall 3.5e-04 of bound 4.9e-04, 26.8 s  ok")):  # fmt: skip
+    lines = {
+        "quick": "81 cases, worst bf16 bmm 2.5e-03 of bound 3.9e-03, 1.7 s  ok",
+        "full": "81 cases, worst fp16 matmul tall 3.5e-04 of bound 4.9e-04, 26.8 s  ok",
+    }
+    for size, line in lines.items():
         report = json.loads((ROOT / f"docs/gpu-runs/verify-torch-numerics-h100-{size}.json").read_text())
         (suite,) = report["numerics"]
         assert all(c["error"] <= c["bound"] for c in suite["cases"] if c["status"] == "ok")

@@ -2,8 +2,9 @@
 
 tests/data/facts/linux-x86_64-*.json are recorded on our CI machine with the real gathering
 (`python -m checks.doctor [--framework F] --save-facts PATH`; tf-numpy2 in the tf lock with NumPy 2.0.2
-installed over it; torch-numerics-failed with `--error-file` of verify's output with torch's CPU float32 mm
-swapped for one off by 1e-4, as tests/env/test_numerics.py swaps it). The others are written by hand, each reproducing one failure mode; `_source` says so.
+installed over it; torch-numerics-failed with `--error-file` of verify's output with torch's CPU
+float32 mm swapped for one off by 1e-4, as tests/env/test_numerics.py swaps it). The others are written
+by hand, each reproducing one failure mode; `_source` says so.
 """
 
 from __future__ import annotations
@@ -567,7 +568,7 @@ def test_the_current_stacks_texts():
 def test_a_failed_numerics_case_names_the_op_and_what_to_try():
     found = findings("linux-x86_64-cpu-torch-numerics-failed")["numerics-case"]
     assert found.summary.startswith(
-        "numerics: matmul square in float32 (128x128 128x128) on cpu is 10x its error bound (5.39e-05 against "
-        "5.20e-06); 5 ops over theirs: matmul after free float32,"
+        "numerics: matmul square in float32 (128x128 128x128) on cpu is 10x its error bound "
+        "(5.39e-05 against 5.20e-06); 5 ops over theirs: matmul after free float32,"
     )
     assert "verify(env='torch-current')" in found.fix and "results/verify-<env>.json" in found.fix
