@@ -173,8 +173,13 @@ def run(args: argparse.Namespace) -> dict:
         report["failures"].extend(f"{short}: {f}" for f in report["extra"][short]["failures"])
     suite = frameworks.numerics(fw)
     if suite and args.numerics != "off":
-        ops = importlib.import_module(suite)
-        report["numerics"] = [numerics.run(ops, d, full=args.numerics == "full") for d in devices]
+        try:
+            ops = importlib.import_module(suite)
+            report["numerics"] = [numerics.run(ops, d, full=args.numerics == "full") for d in devices]
+        except Exception as exc:  # a crash of the suite is its failure, not verify's (each case has its own)
+            last = traceback.format_exception_only(type(exc), exc)[-1].strip()
+            report["numerics"] = []
+            report["failures"].append(f"numerics: the suite raised {last}")
         report["failures"].extend(f"numerics: {f}" for r in report["numerics"] for f in r["failures"])
     if fw.DISTRIBUTED_SMOKE and not args.no_distributed:
         report["distributed"] = importlib.import_module(fw.DISTRIBUTED_SMOKE).launch()
