@@ -108,7 +108,7 @@ def release(device: str, nbytes: int) -> None:
     """A large block allocated on the device, filled, and freed (TF's BFC allocator keeps it)."""
     with tf.device(device):
         block = tf.fill([nbytes // 4], float("nan"))
-        block.numpy()  # forces it to exist
+        block[:1].numpy()  # waits for the fill (a GPU runs it asynchronously) without copying the block
     del block
 
 
