@@ -13,7 +13,9 @@ in pyproject.toml), into a cache shared by every run (tools/wheelcache.py); then
   checks/doctor/rules/torch.py): a torch that rewords one fails here, naming the rule to update;
 - mlx-metal's wheel ships the Metal library (mlx/lib/mlx.metallib, the compiled GPU kernels) and a libmlx
   that links Metal (the Metal backend);
-- a locked TensorFlow + tensorflow-metal pair links: tools/tfpair.py.
+- a locked TensorFlow + tensorflow-metal pair links: tools/tfpair.py;
+- every Metal library (.metallib) in every macOS wheel of each locked release, whatever its tag, is for a
+  macOS no newer than the one that installs that wheel: tools/metallibs.py.
 
 Run: `nox -s wheels` (or `python -m tools.wheels --help` in the dev layer). Exit 0 all hold, 1 any fails.
 """
@@ -33,7 +35,7 @@ from typing import Any
 from packaging.utils import parse_wheel_filename
 
 from checks.doctor.rules import torch as doctor_torch
-from tools import envspec, macho, tfpair, wheelcache
+from tools import envspec, macho, metallibs, tfpair, wheelcache
 from tools.wheelcache import CACHE, fetch, floor_name, python_minor, sha256, tag_problem
 
 # The frameworks of PyTorch's MPS backend: a macOS torch wheel without them is a CPU-only build.
@@ -354,6 +356,7 @@ def check_lock(env: envspec.Environment, target: str, cache: Path = CACHE) -> li
         check_links(checks, readable, cache)
         for check in checks:
             check_torch_kernels(check, readable, cache)
+        metallibs.check_lock(env, target, checks, {e.name: e.hashes for e in entries}, cache)
     return checks
 
 
@@ -411,7 +414,7 @@ def summary(report: dict[str, Any]) -> list[str]:
                 f"(binary, sha256 in lock, fits {floor}{links})"
             )
             for check in checks:
-                out += describe_links(check) + describe_kernels(check)
+                out += describe_links(check) + describe_kernels(check) + metallibs.describe(check)
                 metal = check["facts"].get("mlx_metal")
                 if metal:
                     libs = ", ".join(f"{k} ({v / 2**20:.0f} MiB)" for k, v in metal["metallibs"].items())
