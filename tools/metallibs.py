@@ -195,7 +195,8 @@ def _download(
     if not got.is_file():
         return None
     if f"sha256:{wheelcache.sha256(got)}" not in hashes:
-        return f"{filename}: expected its sha256 among the lock's hashes for {check.name}=={check.version}, got none"
+        pin = f"{check.name}=={check.version}"
+        return f"{filename}: expected its sha256 among the lock's hashes for {pin}, got none"
     return got
 
 
@@ -212,8 +213,9 @@ def describe(check: dict[str, Any]) -> list[str]:
                 f"{row['lowest']}: {row['verdict']}"
             )
         else:
+            targets = ", ".join(row["targets"])
             out.append(
-                f"  {check['name']} {check['version']} {row['wheel']}: {row['member']} embeds Metal libraries "
-                f"for macOS {', '.join(row['targets'])}; installed from macOS {row['lowest']}: {row['verdict']}"
+                f"  {check['name']} {check['version']} {row['wheel']}: {row['member']} embeds Metal "
+                f"libraries for macOS {targets}; installed from macOS {row['lowest']}: {row['verdict']}"
             )
     return out
