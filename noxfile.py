@@ -372,8 +372,13 @@ def lock(s: nox.Session) -> None:
             envspec.read_conda_file(env)
         if opts.check:
             relock.check(plan, s.log)
-        else:
-            relock.relock(plan, opts, ROOT, s.log)
+            return
+        # The host venv's uv, the one requirements/tools.txt pins, never the uv on PATH; a second pass when
+        # this relock moved that pin, so every lock ends up written by the uv it pins.
+        for _ in range(2):
+            if relock.relock(plan, opts, ROOT, s.log, relock.uv_at(Path(host(s)).parent / "uv")):
+                return
+        s.error(f"expected every lock written by uv {locks.pinned_uv()}, got another uv in .nox/host")
     except (relock.RelockError, envspec.SpecError) as exc:
         s.error(str(exc))
 
