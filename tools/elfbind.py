@@ -44,7 +44,8 @@ PROVIDER_NAMES = {
     ),
 }
 ELF_MAGIC = b"\x7fELF"
-ANALYSIS = 1
+ANALYSIS = 2  # 2: visibility from st_other's low bits (some libraries set others, which LIEF's enum rejects)
+STV_MASK, STV_DEFAULT = 0x3, 0  # ELF st_other: visibility
 
 
 def _elf_members(zf: zipfile.ZipFile) -> list[str]:
@@ -71,7 +72,6 @@ def read_elf(path: Path) -> dict[str, Any]:
         for aux in req.get_auxiliary_symbols():
             files[aux.name] = req.name
     defined, undefined = set(), []
-    default = lief.ELF.Symbol.VISIBILITY.DEFAULT
     weak = lief.ELF.Symbol.BINDING.WEAK
     for symbol in binary.dynamic_symbols:
         if not symbol.name:
@@ -81,7 +81,7 @@ def read_elf(path: Path) -> dict[str, Any]:
             undefined.append(
                 [symbol.name, files.get(version.name) if version else None, symbol.binding == weak]
             )
-        elif symbol.visibility == default:
+        elif symbol.other & STV_MASK == STV_DEFAULT:  # the raw field: LIEF's enum rejects extra bits
             defined.add(symbol.name)
     return {"soname": soname, "needed": needed, "defined": sorted(defined), "undefined": undefined}
 
