@@ -64,9 +64,9 @@ def read_elf(path: Path) -> dict[str, Any]:
     binary = lief.ELF.parse(str(path))
     if binary is None:
         return {"soname": None, "needed": [], "defined": [], "undefined": []}
-    tags = lief.ELF.DynamicEntry.TAG
-    soname = next((e.name for e in binary.dynamic_entries if e.tag == tags.SONAME), None)
-    needed = [e.name for e in binary.dynamic_entries if e.tag == tags.NEEDED]
+    entries = binary.dynamic_entries
+    soname = next((e.name for e in entries if isinstance(e, lief.ELF.DynamicSharedObject)), None)
+    needed = [e.name for e in entries if isinstance(e, lief.ELF.DynamicEntryLibrary)]
     files = {}  # version name -> the file its verneed entry names
     for req in binary.symbols_version_requirement:
         for aux in req.get_auxiliary_symbols():
@@ -76,7 +76,8 @@ def read_elf(path: Path) -> dict[str, Any]:
     for symbol in binary.dynamic_symbols:
         if not symbol.name:
             continue
-        version = symbol.symbol_version.symbol_version_auxiliary if symbol.has_version else None
+        versioned = symbol.symbol_version if symbol.has_version else None
+        version = versioned.symbol_version_auxiliary if versioned is not None else None
         if symbol.shndx == 0:  # SHN_UNDEF
             undefined.append(
                 [symbol.name, files.get(version.name) if version else None, symbol.binding == weak]
@@ -103,7 +104,7 @@ def elf_facts(wheel: Path, cache: Path = wheelcache.CACHE) -> dict[str, dict[str
 
 def _by_name(facts: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
     """Each library by the names DT_NEEDED uses: its SONAME and its file name."""
-    named = {}
+    named: dict[str, dict[str, Any]] = {}
     for member, fact in facts.items():
         named.setdefault(member.rsplit("/", 1)[-1], fact)
         if fact["soname"]:

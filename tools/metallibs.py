@@ -95,10 +95,11 @@ def judge(name: str, wheel: str, member: str, header: dict[str, Any], floor: str
     parsed = metallib.Header(**header)
     problem = metallib.problem(parsed, f"{member} in {wheel}", tag, floor)
     lowest = max([floor, *([tag] if tag else [])], key=metallib.version_tuple)
-    row = {"member": member, "tag_minimum": tag, "lowest": lowest, "needs": metallib.needs(parsed)}
+    needs = metallib.needs(parsed)
+    row: dict[str, Any] = {"member": member, "tag_minimum": tag, "lowest": lowest, "needs": needs}
     row |= {"header": header, "verdict": "ok", "why": None}
     known = KNOWN.get((canonicalize_name(name), tag or ""))
-    if problem and known and metallib.version_tuple(row["needs"]) <= metallib.version_tuple(known[0]):
+    if problem and known and needs and metallib.version_tuple(needs) <= metallib.version_tuple(known[0]):
         row |= {"verdict": "known", "why": f"{problem}; allowed: {known[1]}"}
     elif problem:
         row |= {"verdict": "fail", "why": problem}
