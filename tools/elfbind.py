@@ -1,5 +1,5 @@
 """Linux's half of the link check: every symbol a wheel's ELF extension needs from another wheel's libraries
-is defined there.
+is defined there (torchvision's and torchaudio's from torch's, mlx's from mlx-cpu's libmlx.so: PAIRS).
 
 A torchvision or torchaudio built for another torch fails at `import` with "undefined symbol: ..." (the
 dynamic loader binds every undefined symbol of a library it loads, flat: from any loaded library). For each
@@ -9,7 +9,7 @@ dynamic symbol is sorted by where the loader will find it:
 - defined and exported (a default-visibility dynamic symbol) by a provider library the binary reaches
   through DT_NEEDED, directly or through each other: the provider's, found;
 - named as the provider's own (PROVIDER_NAMES: torch's stable C ABI aoti_torch_*/torch_*, and C++ names
-  in c10::, at::, torch::, caffe2::) but not defined there: unresolved, the import would fail;
+  in c10::, at::, torch::, caffe2::; mlx's mlx::) but not defined there: unresolved, the import would fail;
 - anything else: another library's (versioned by libc.so.6, libstdc++.so.6, libgcc_s.so.1, libcudart...,
   or unversioned: the C++ runtime, Python's Py*): not this check's (the glibc floor is checked by tags).
 
@@ -35,13 +35,15 @@ from tools import macho, wheelcache
 
 lief.logging.disable()
 
-PAIRS = {"torchvision": "torch", "torchaudio": "torch"}  # consumer -> provider, both in the same lock
+# consumer -> provider, both in the same lock: torch's extensions, and mlx's Python module on libmlx.so
+PAIRS = {"torchvision": "torch", "torchaudio": "torch", "mlx": "mlx-cpu"}
 # The provider's own names, as demangled: what only its libraries define.
 PROVIDER_NAMES = {
     "torch": re.compile(
         r"^(aoti_torch_|torch_|(?:[\w:<>, *&]+ )?(?:c10|at|torch|caffe2)::|(?:vtable|typeinfo(?: name)?) for "
         r"(?:c10|at|torch|caffe2)::)"
     ),
+    "mlx-cpu": re.compile(r"^(?:[\w:<>, *&]+ )?mlx::"),
 }
 ELF_MAGIC = b"\x7fELF"
 ANALYSIS = 2  # 2: visibility from st_other's low bits (some libraries set others, which LIEF's enum rejects)
