@@ -119,7 +119,10 @@ def relock(plan: list[locks.Lock], opts: Options, root: Path, log: Log, uv: Uv) 
             raise RelockError(
                 f"--upgrade-package: expected a package pinned in some lock that is not frozen, got {name!r}"
             )
-    log(f"locking with uv {uv.version} ({uv.path}): the uv requirements/tools.txt pins, whatever uv is on PATH")
+    log(
+        f"locking with uv {uv.version} ({uv.path}): the uv requirements/tools.txt pins, "
+        "whatever uv is on PATH"
+    )
     with one_relock(root):
         (root / ".cache").mkdir(exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix="lock-staging-", dir=root / ".cache"))  # this run's own

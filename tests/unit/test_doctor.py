@@ -403,7 +403,10 @@ def test_a_module_your_code_imports_is_added_to_the_environments_in():
 def test_an_ok_keras_3_finding_describes_no_breakage():
     found = findings("mac-m1-python313-no-tensorflow-metal")["keras-3"]
     assert found.status == "ok"
-    assert found.summary == "tf.keras is Keras 3.15.1 under TensorFlow 2.21.0 (Keras 3; TF_USE_LEGACY_KERAS unset)"
+    assert (
+        found.summary
+        == "tf.keras is Keras 3.15.1 under TensorFlow 2.21.0 (Keras 3; TF_USE_LEGACY_KERAS unset)"
+    )
 
 
 def test_save_and_replay_give_the_same_report(tmp_path, capsys):

@@ -6,7 +6,6 @@ real PyPI: marked network) on a copy of the repository.
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 
@@ -216,7 +215,9 @@ def test_upgrade_package_of_a_package_only_a_frozen_lock_has_is_refused(repo, mo
     error, one line, before anything is resolved."""
     uv = relock.uv_at(Path(sys.executable).parent / "uv")  # the host venv's, as `nox -s lock` runs it
     with pytest.raises(relock.RelockError) as err:
-        relock.relock(locks.plan(repo), relock.Options(upgrade_package=("tensorflow-macos",)), repo, print, uv)
+        relock.relock(
+            locks.plan(repo), relock.Options(upgrade_package=("tensorflow-macos",)), repo, print, uv
+        )
     assert str(err.value) == (
         "--upgrade-package: expected a package pinned in some lock that is not frozen, got 'tensorflow-macos'"
     )

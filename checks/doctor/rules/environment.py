@@ -89,10 +89,8 @@ def build(f: dict) -> Finding | None:
     )
 
 
-
-
 def _environment_of(f: dict, text: str) -> str | None:
-    """The environment the failing program ran in: a path in its traceback, else the Python doctor ran with."""
+    """The environment the failing program ran in: a path in its traceback, else doctor's own Python's."""
     for place in (text, f["platform"].get("python_executable") or ""):
         found = NOX_VENV.search(place)
         if found:
@@ -127,7 +125,7 @@ def module_not_found(f: dict) -> Finding | None:
         "in the environment's .in, or it is missing here and in every rebuild; `pip install` by hand "
         "would be undone by the next build. If `" + top + "` is your own code, run from the repository "
         "root (the run session puts it on PYTHONPATH)",
-        f"`echo \"{top}  # why your code needs it\" >> requirements/{name}.in`, then `nox -s lock` (every lock "
+        f'`echo "{top}  # why your code needs it" >> requirements/{name}.in`, then `nox -s lock` (every lock '
         f"is re-resolved, hashed), then {run} (README, fork step 2; the PyPI name can differ from the "
         "import name, e.g. `cv2` is opencv-python, `PIL` is pillow, `sklearn` is scikit-learn)",
     )

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import re
 
-from checks.doctor.rules.machine import MIN_DRIVER_FOR_CUDA_MAJOR
 from checks.doctor.rule import (
     SIZE,
     Finding,
@@ -22,6 +21,7 @@ from checks.doctor.rule import (
     under_rosetta,
     version,
 )
+from checks.doctor.rules.machine import MIN_DRIVER_FOR_CUDA_MAJOR
 
 # torch's macOS arm64 wheels are tagged macosx_14_0 from 2.12 on (PyPI's files; `nox -s wheels` checks the
 # torch-current lock's against its 14.0 floor): pip on macOS 13 finds none. Before 2.12: macosx_11_0.
