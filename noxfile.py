@@ -8,8 +8,8 @@
 """Build each environment from its lock and prove it works: `nox -l` lists what there is.
 
 The environments and targets are data (pyproject.toml [tool.gpuenv]); the logic lives in tools/. Sessions
-run in venvs of our own (tools/venvs.py), one per lock set, shared by every session that needs exactly it,
-so nox's own venv is none.
+run in venvs of our own (tools/session/venvs.py), one per lock set, shared by every session that needs exactly
+it, so nox's own venv is none.
 """
 
 from __future__ import annotations
@@ -30,7 +30,10 @@ ROOT = Path(__file__).resolve().parent
 sys.path.insert(0, str(ROOT))  # tools/ lives beside this file; nox does not put it on sys.path
 
 from checks import frameworks  # noqa: E402  (standard library only: reads declared constants)
-from tools import envspec, interpreters, locks, relock, results, venvs  # noqa: E402
+from tools import locks  # noqa: E402
+from tools.envs import envspec  # noqa: E402
+from tools.locks import relock  # noqa: E402
+from tools.session import interpreters, results, venvs  # noqa: E402
 
 nox.needs_version = ">=2025.2.9"
 nox.options.error_on_missing_interpreters = True
@@ -42,7 +45,7 @@ RUN_ENV = {"PYTHONPATH": str(ROOT), "TF_CPP_MIN_LOG_LEVEL": "1"}
 
 
 def session(*, default: bool = True) -> Callable[[Callable[..., None]], object]:
-    """nox.session making no venv: every session's venv is one of ours (tools/venvs.py). A maintenance
+    """nox.session making no venv: every session's venv is one of ours (tools/session/venvs.py). A maintenance
     session says `default=False`: it runs only when named (nox's default per session, no session list)."""
     return nox.session(venv_backend="none", default=default)
 
@@ -225,7 +228,7 @@ def kernel(s: nox.Session, env: str) -> None:
     if got.get("spec", {}).get("argv", [None])[0] != python:
         s.error(f"expected kernel {env!r} to launch {python}, got {got or 'no such kernel'}")
     # Start it as Jupyter would and import the framework and checks/ in it.
-    s.run(python, str(ROOT / "tools" / "kernel_smoke.py"), env, spec.framework, external=True)
+    s.run(python, "-m", "checks.kernel_smoke", env, spec.framework, external=True, env=RUN_ENV)
     s.log(f"kernel {env!r} ({spec.display}) -> {got['resource_dir']}")
 
 
@@ -298,7 +301,7 @@ def benchplot(s: nox.Session) -> None:
             "expected results/bench-*.json or results/models-*.json, got none: run `nox -s bench` or "
             "`nox -s modelbench` first"
         )
-    s.run(host(s), str(ROOT / "tools" / "benchplot.py"), *files, external=True)
+    s.run(host(s), str(ROOT / "tools" / "plots" / "benchplot.py"), *files, external=True)
 
 
 @session(default=False)
@@ -346,7 +349,7 @@ def wheels(s: nox.Session) -> None:
     """Every lock's real wheels for each of its targets: sha256, tags, minimum OS, MPS, Metal plugin."""
     for spec in ENVS.values():
         _spec(s, spec)
-    s.run(host(s), "-m", "tools.wheels", "--json", str(ROOT / "results" / "wheels.json"), *s.posargs,
+    s.run(host(s), "-m", "tools.mac.wheels", "--json", str(ROOT / "results" / "wheels.json"), *s.posargs,
           env={"PYTHONPATH": str(ROOT)}, external=True)  # fmt: skip
 
 
@@ -358,7 +361,7 @@ def pair(s: nox.Session) -> None:
             "expected two pins after --, e.g. "
             "`nox -s pair -- tensorflow==2.18.0 tensorflow-metal==1.2.0` (or `-- --matrix`), got none"
         )
-    tool = "tools.tfmatrix" if "--matrix" in s.posargs else "tools.tfpair"
+    tool = "tools.mac.tfmatrix" if "--matrix" in s.posargs else "tools.mac.tfpair"
     s.run(host(s), "-m", tool, *s.posargs, env={"PYTHONPATH": str(ROOT)}, external=True)
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import re
 import sys
 from dataclasses import asdict
@@ -11,6 +10,7 @@ from pathlib import Path
 from typing import NoReturn
 
 from checks import doctor, frameworks
+from checks.core import report as report_file
 from checks.doctor import facts as facts_
 from checks.doctor.rule import Finding
 from checks.doctor.rules import diagnose, markdown_table
@@ -155,10 +155,7 @@ def _bad_input(message: str) -> NoReturn:
 
 
 def _write(path: Path, data: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")  # never leave half a file for a later --facts to read
-    tmp.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
-    tmp.replace(path)
+    report_file.write_json(path, data)  # never leave half a file for a later --facts to read
 
 
 def table_in(text: str) -> str | None:

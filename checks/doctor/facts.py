@@ -20,7 +20,8 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from checks import frameworks, platform_facts
+from checks import frameworks
+from checks.core import platform_facts
 
 SCHEMA_VERSION = 2
 ENV_VARS = (

@@ -17,7 +17,8 @@ import re
 from dataclasses import dataclass
 from typing import Callable
 
-from checks import frameworks, platform_facts
+from checks import frameworks
+from checks.core import platform_facts
 
 
 @dataclass

@@ -16,7 +16,8 @@ from pathlib import Path
 import pytest
 from conftest import without_nox_timing
 
-from tools import envspec, locks
+from tools import locks
+from tools.envs import envspec
 
 ROOT = Path(__file__).resolve().parents[2]
 

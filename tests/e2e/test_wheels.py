@@ -23,7 +23,8 @@ pytest.importorskip("lief", reason="lief (dev layer) is not installed")
 
 import lief
 
-from tools import envspec, macho, tfpair, wheelcache, wheels
+from tools.envs import envspec
+from tools.mac import macho, tfpair, wheelcache, wheels
 
 # One worker downloads into the shared wheel cache (nox -s tests runs e2e tests side by side).
 pytestmark = pytest.mark.xdist_group("wheel-cache")
@@ -93,7 +94,11 @@ def test_seed_pair_is_refused_with_the_nine_tsl_symbols():
 
 def _pair_cli(*pins: str) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "tools.tfpair", *pins], cwd=ROOT, capture_output=True, text=True, timeout=900
+        [sys.executable, "-m", "tools.mac.tfpair", *pins],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=900,
     )
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from packaging.markers import Marker
 
-from tools import envspec
+from tools.envs import envspec
 
 ENVS = envspec.environments()
 

@@ -1,7 +1,7 @@
 """MLX inside the environment: the floors it needs (macOS 14, a native arm64 Python, Python 3.10), whether
 it imports, whether Metal is there, and float64 on the GPU.
 
-The floors are the mlx framework module's declared constants (checks/frameworks/mlx.py), read without
+The floors are the mlx framework module's declared constants (checks/frameworks/mlx/__init__.py), read without
 importing mlx: these rules apply wherever doctor was asked about mlx, including where it failed to import.
 """
 
