@@ -43,6 +43,7 @@ def test_the_cli_launches_torchrun_and_writes_the_report(tmp_path):
     assert "allreduce: gloo x3 ranks" in done.stdout and done.stdout.count(" ok") >= 4
     report = json.loads(out.read_text())
     assert "torch.distributed.run --standalone --nproc-per-node=3" in report["command"]
+    assert report["command"].endswith("--nproc-per-node=3 -m checks.frameworks.torch.allreduce")  # one -m
     assert_every_rank_sums(report, 3)
 
 

@@ -148,7 +148,7 @@ def launch(
     report.update(
         world_size=nproc,
         seconds=seconds,
-        command=" ".join(["python", *cmd[1:6], "-m", "checks.frameworks.torch.allreduce"]),
+        command=" ".join(["python", *cmd[1:7]]),
     )
     report["failures"] = launched.failures(
         report, status, output, launcher="torchrun", waited_s=timeout_s + 30, error_marks=("Error", "error:")
