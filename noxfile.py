@@ -5,7 +5,8 @@
 #   "nox>=2025.2.9", "packaging>=22", "pyyaml>=6", "ruamel.yaml>=0.17", "tomli>=2; python_version < '3.11'",
 # ]
 # ///
-"""Build each environment from its lock and prove it works: `nox -l` lists what there is.
+"""Build each environment from its lock and prove it works. A bare `nox` runs verify (the sessions marked
+*), the first thing to run on a new machine; `nox -s tests` runs the test suite.
 
 The environments and targets are data (pyproject.toml [tool.gpuenv]); the logic lives in tools/. Sessions
 run in venvs of our own (tools/session/venvs.py), one per lock set, shared by every session that needs exactly
@@ -37,6 +38,7 @@ from tools.session import interpreters, results, venvs  # noqa: E402
 
 nox.needs_version = ">=2025.2.9"
 nox.options.error_on_missing_interpreters = True
+nox.options.sessions = ["verify"]  # a bare `nox`: what a newcomer wants first, not the 14-minute test suite
 
 ENVS = envspec.environments()
 HOST = envspec.standalone()["dev"]  # the host venv: unit and end-to-end tests, lint, wheels, pair, plots
@@ -178,11 +180,7 @@ def _stale(spec: envspec.Environment) -> str | None:
     return None
 
 
-SUITES = [
-    nox.param("unit", id="unit"),
-    *(nox.param(e, id=f"env='{e}'") for e in ENVS),
-    nox.param("e2e", id="e2e"),
-]
+SUITES = ["unit", *ENVS, "e2e"]  # one name form for all: tests(env='unit'), tests(env='torch'), ...
 
 
 @session()
@@ -244,7 +242,10 @@ def _kernelspecs(s: nox.Session, python: str) -> dict[str, Any]:
 def run(s: nox.Session, env: str) -> None:
     """Run your command in the environment (its lock), from the repository root: `-- python -m pkg.mod`."""
     if not s.posargs:
-        s.error("expected a command after --, got none: e.g. nox -s run -- python -m myproject.train")
+        s.error(
+            f"expected a command after --, got none: e.g. nox -s \"run(env='{env}')\" -- "
+            "python -m myproject.train"
+        )
     venv_bin = Path(build(s, env)).parent
     # As if activated: the venv's `python` (or any of its scripts) runs, and its bin folder leads PATH for
     # what the command starts (nox itself looks programs up on its own PATH).
@@ -375,8 +376,13 @@ def lock(s: nox.Session) -> None:
             envspec.read_conda_file(env)
         if opts.check:
             relock.check(plan, s.log)
-        else:
-            relock.relock(plan, opts, ROOT, s.log)
+            return
+        # The host venv's uv, the one requirements/tools.txt pins, never the uv on PATH; a second pass when
+        # this relock moved that pin, so every lock ends up written by the uv it pins.
+        for _ in range(2):
+            if relock.relock(plan, opts, ROOT, s.log, relock.uv_at(Path(host(s)).parent / "uv")):
+                return
+        s.error(f"expected every lock written by uv {locks.pinned_uv()}, got another uv in .nox/host")
     except (relock.RelockError, envspec.SpecError) as exc:
         s.error(str(exc))
 

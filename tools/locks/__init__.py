@@ -30,6 +30,11 @@ CONDA_LOCK_SUFFIX = ".conda-lock.yml"
 STAMP_TITLE = "# Inputs, checked by `nox -s lock -- --check` (a changed one makes this lock stale):"
 STAMP_LINE = re.compile(r"^#    (?P<label>.+) sha256:(?P<digest>[0-9a-f]{16})$")
 BODY_LABEL = "this lock's own pins and hashes"
+# The uv that wrote a lock, recorded in its stamp: uv releases write the same resolution in different bytes
+# (0.13.9 factors markers that 0.13.8 expands), so every uv lock is made by the one uv that
+# requirements/tools.txt pins, and `--check` calls a lock made by any other uv stale.
+MADE_BY = re.compile(r"^made by uv (?P<version>\S+)$")
+TOOLS_LOCK = Path("requirements") / "tools.txt"
 RESOLVER_LABEL = "resolver environments"
 PACKAGE_NAME = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9._-]*[A-Za-z0-9])?$")
 
@@ -136,8 +141,34 @@ def inputs(lock: Lock, read: Callable[[Path], str] = Path.read_text) -> dict[str
     return found
 
 
-def stamp_block(lock: Lock, body_text: str, read: Callable[[Path], str] = Path.read_text) -> list[str]:
+def pinned_uv(root: Path = envspec.ROOT) -> str:
+    """The uv version requirements/tools.txt pins: the one uv that writes every lock."""
+    path = root / TOOLS_LOCK
+    versions = {e.version for e in envspec.read_lock(path) if e.name == "uv"} if path.exists() else set()
+    if len(versions) != 1:
+        found = ", ".join(sorted(versions)) or "none"
+        raise envspec.SpecError(
+            f"{TOOLS_LOCK.as_posix()}: expected one pinned uv (the uv that writes every lock), got {found}: "
+            "pin `uv==X.Y.Z` in requirements/tools.in and requirements/dev.in"
+        )
+    return versions.pop()
+
+
+def made_by(text: str) -> str | None:
+    """The uv version a lock's stamp records as its writer, or None (no stamp, or a conda-lock file)."""
+    for label in read_stamp(text) or {}:
+        match = MADE_BY.match(label)
+        if match:
+            return match["version"]
+    return None
+
+
+def stamp_block(
+    lock: Lock, body_text: str, read: Callable[[Path], str] = Path.read_text, uv_version: str | None = None
+) -> list[str]:
     rows = {**inputs(lock, read), BODY_LABEL: _digest(lock_body(body_text))}
+    if uv_version is not None:
+        rows[f"made by uv {uv_version}"] = _digest(uv_version)
     return [STAMP_TITLE, *(f"#    {label} sha256:{digest}" for label, digest in rows.items())]
 
 
@@ -156,10 +187,13 @@ def strip_stamp(text: str) -> str:
     return "".join(out)
 
 
-def stamped(lock: Lock, text: str, read: Callable[[Path], str] = Path.read_text) -> str:
-    """The lock text with a fresh stamp: after uv's two header lines, or on top of conda-lock's file."""
+def stamped(
+    lock: Lock, text: str, read: Callable[[Path], str] = Path.read_text, uv_version: str | None = None
+) -> str:
+    """The lock text with a fresh stamp: after uv's two header lines, or on top of conda-lock's file.
+    A uv lock's stamp ends with the version of the uv that wrote it."""
     text = strip_stamp(text)
-    block = "".join(line + "\n" for line in stamp_block(lock, text, read))
+    block = "".join(line + "\n" for line in stamp_block(lock, text, read, uv_version))
     if lock.kind == "conda-lock":
         return block + text
     head = text.splitlines(keepends=True)
@@ -189,11 +223,16 @@ def staleness(lock: Lock) -> str | None:
         return "no input stamp: not written by `nox -s lock`"
     current = inputs(lock)
     changed = [label for label, digest in current.items() if recorded.get(label) != digest]
-    changed += [label for label in recorded if label not in current and label != BODY_LABEL]
+    kept = (BODY_LABEL, *(label for label in recorded if MADE_BY.match(label)))
+    changed += [label for label in recorded if label not in current and label not in kept]
     if changed:
         return f"{', '.join(changed)} changed since it was locked"
     if recorded.get(BODY_LABEL) != _digest(lock_body(strip_stamp(text))):
         return "edited by hand after it was locked"
+    if lock.kind == "uv":
+        writer, pinned = made_by(text), pinned_uv(lock.root)
+        if writer != pinned:
+            return f"made by {f'uv {writer}' if writer else 'an unrecorded uv'}, not the pinned uv {pinned}"
     return None
 
 

@@ -92,29 +92,51 @@ def check(plan: list[locks.Lock], log: Log) -> None:
         )
 
 
-def relock(plan: list[locks.Lock], opts: Options, root: Path, log: Log) -> None:
-    """Resolve every lock in a staging copy, then move the changed ones into place."""
-    if not shutil.which("uv"):
-        raise RelockError("expected uv on PATH to lock, got none: `pipx install uv` or `pip install uv`")
+@dataclass(frozen=True)
+class Uv:
+    """The uv that writes the locks: its path and the version it reports."""
+
+    path: Path
+    version: str
+
+
+def uv_at(path: Path) -> Uv:
+    """The uv at `path` (the host venv's, pinned by requirements/tools.txt), asked for its version."""
+    try:
+        said = subprocess.run([str(path), "--version"], capture_output=True, text=True, check=True).stdout
+    except (OSError, subprocess.CalledProcessError) as exc:
+        raise RelockError(f"expected a working uv at {path}, got {exc}: run `nox -s lock` again") from None
+    return Uv(path, said.split()[1])
+
+
+def relock(plan: list[locks.Lock], opts: Options, root: Path, log: Log, uv: Uv) -> bool:
+    """Resolve every lock in a staging copy with `uv`, then move the changed ones into place. True when
+    `uv` is the one requirements/tools.txt pins now (False: this relock moved the pin; run it again with
+    the uv it pins, so every lock's bytes are that uv's)."""
     pinned = locks.pinned_names([lock for lock in plan if not frozen(lock)])
     for name in opts.upgrade_package:
         if not locks.PACKAGE_NAME.match(name) or canonicalize_name(name) not in pinned:
             raise RelockError(
                 f"--upgrade-package: expected a package pinned in some lock that is not frozen, got {name!r}"
             )
+    log(
+        f"locking with uv {uv.version} ({uv.path}): "
+        "the uv requirements/tools.txt pins, whatever uv is on PATH"
+    )
     with one_relock(root):
         (root / ".cache").mkdir(exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix="lock-staging-", dir=root / ".cache"))  # this run's own
         try:
             shutil.copytree(root / "requirements", staging / "requirements")
             for wave in waves(chains(plan)):
-                _resolve_chains(wave, staging, opts, log)
+                _resolve_chains(wave, staging, opts, log, uv)
             conda = [lock for lock in plan if lock.kind == "conda-lock"]
             done = [lock for lock in plan if lock.kind == "uv"]
-            done += [lock for lock in conda if _resolve(lock, staging, staging, opts, log)]
+            done += [lock for lock in conda if _resolve(lock, staging, staging, opts, log, uv)]
             swap([(lock, staging / lock.output.relative_to(root)) for lock in done], log)
         finally:
             shutil.rmtree(staging, ignore_errors=True)
+    return locks.pinned_uv(root) == uv.version
 
 
 @contextlib.contextmanager
@@ -201,7 +223,7 @@ def waves(found: list[list[locks.Lock]]) -> list[list[list[locks.Lock]]]:
     return [wave for wave in (first, [chain for chain in found if chain not in first]) if wave]
 
 
-def _resolve_chains(chains: list[list[locks.Lock]], staging: Path, opts: Options, log: Log) -> None:
+def _resolve_chains(chains: list[list[locks.Lock]], staging: Path, opts: Options, log: Log, uv: Uv) -> None:
     """Each chain in a working folder of its own (its pyproject.toml holds that chain's resolver
     environments; requirements/ is the shared staged copy), all at once: resolving waits on the index far
     more than on the CPU. The first failure is raised once every chain has stopped."""
@@ -211,7 +233,7 @@ def _resolve_chains(chains: list[list[locks.Lock]], staging: Path, opts: Options
         workdir.mkdir()
         (workdir / "requirements").symlink_to(staging / "requirements", target_is_directory=True)
         for lock in chain:
-            _resolve(lock, staging, workdir, opts, log)
+            _resolve(lock, staging, workdir, opts, log, uv)
 
     with ThreadPoolExecutor(max_workers=len(chains) or 1) as pool:
         futures = [pool.submit(run, chain) for chain in chains]
@@ -230,7 +252,7 @@ def options_for(lock: locks.Lock, opts: Options) -> Options:
     return Options() if frozen(lock) and (opts.upgrade or opts.upgrade_package) else opts
 
 
-def _resolve(lock: locks.Lock, staging: Path, workdir: Path, opts: Options, log: Log) -> bool:
+def _resolve(lock: locks.Lock, staging: Path, workdir: Path, opts: Options, log: Log, uv: Uv) -> bool:
     """Resolve one lock into its staged copy and stamp it; False where it cannot be made here (conda)."""
     if options_for(lock, opts) != opts:
         log(f"{lock.rel()} is frozen ({frozen(lock)}): relocked from its inputs only, not upgraded")
@@ -245,10 +267,11 @@ def _resolve(lock: locks.Lock, staging: Path, workdir: Path, opts: Options, log:
         extra = ["--upgrade"] if opts.upgrade else []
         extra += [a for name in opts.upgrade_package for a in ("--upgrade-package", name)]
         extra += [a for c in lock.constraints for a in ("--constraint", lock.rel(c))]
-        _uv_compile(lock, workdir, extra, log)
+        _uv_compile(lock, workdir, extra, log, uv.path)
     elif not _conda_lock(lock, out, opts, log):
         return False
-    out.write_text(locks.stamped(lock, out.read_text(), lambda path: staged(path).read_text()))
+    version = uv.version if lock.kind == "uv" else None
+    out.write_text(locks.stamped(lock, out.read_text(), lambda path: staged(path).read_text(), version))
     return True
 
 
@@ -258,12 +281,12 @@ def resolver_config(lock: locks.Lock) -> str:
     return f"# Written by tools/locks/relock.py for {lock.rel()}.\n[tool.uv]\nenvironments = [\n{rows},\n]\n"
 
 
-def _uv_compile(lock: locks.Lock, workdir: Path, extra: list[str], log: Log) -> None:
+def _uv_compile(lock: locks.Lock, workdir: Path, extra: list[str], log: Log, uv: Path) -> None:
     """One universal, hashed resolution in a staging folder; uv's failure is cut to the line that says why."""
     (workdir / "pyproject.toml").write_text(resolver_config(lock))
     options = locks.uv_compile_options(lock.lockable)
-    cmd = ["uv", "pip", "compile", "--quiet", *options, lock.rel(lock.source), "-o", lock.rel(), *extra]
-    log(" ".join(cmd))
+    cmd = [str(uv), "pip", "compile", "--quiet", *options, lock.rel(lock.source), "-o", lock.rel(), *extra]
+    log(" ".join(["uv", *cmd[1:]]))
     done = subprocess.run(
         cmd,
         cwd=workdir,

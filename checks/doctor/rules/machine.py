@@ -161,11 +161,49 @@ def mps_fallback(f: dict) -> Finding | None:
     )
 
 
+# CUDA minor-version compatibility: a CUDA 12.x build runs on any driver >= 525 (NVIDIA's "Minor Version
+# Compatibility" table: 12.x >= 525, 11.x >= 450, 13.x >= 580).
+MIN_DRIVER_FOR_CUDA_MAJOR = {11: 450, 12: 525, 13: 580}
+
+
+def driver_advice(f: dict) -> tuple[str, str, str]:
+    """(status, meaning, fix) of "no NVIDIA driver", for what this process runs: the environment's own torch
+    and its CUDA, a framework that is a CPU build on Linux (no driver needed), or the machine alone."""
+    t = f.get("torch")
+    if t and not t.get("import_error") and t.get("cuda"):
+        cuda = t["cuda"]
+        floor = MIN_DRIVER_FOR_CUDA_MAJOR.get(version(cuda)[0] if version(cuda) else -1)
+        needs = f">= {floor} for this torch {t['version']}'s CUDA {cuda}" if floor else f"for CUDA {cuda}"
+        return (
+            "warn",
+            "no CUDA GPU can be used on this machine: everything runs on the CPU (verify passes and says "
+            "'ran on CPU'); expected on a machine without an NVIDIA GPU",
+            f"on a machine with an NVIDIA GPU, install NVIDIA's driver ({needs}) and reboot",
+        )
+    names = [n for n in f.get("frameworks", []) if n != "torch" or t]
+    if names:
+        what = ", ".join(names)
+        built = "a CPU-only torch build" if t else f"{what} as locked for Linux"
+        return (
+            "ok",
+            f"{built} runs on the CPU here and uses no NVIDIA GPU, so this environment needs no driver",
+            "",
+        )
+    floors = ", ".join(f">= {d} for CUDA {m}.x" for m, d in MIN_DRIVER_FOR_CUDA_MAJOR.items() if m >= 12)
+    return (
+        "warn",
+        "no CUDA GPU can be used on this machine: everything runs on the CPU (verify passes and says "
+        "'ran on CPU'); expected on a machine without an NVIDIA GPU",
+        f"on a machine with an NVIDIA GPU, install NVIDIA's driver ({floors}: "
+        "`nox -s \"doctor(env='NAME')\"` names what an environment's torch needs) and reboot",
+    )
+
+
 @rule(
     "nvidia-driver",
     symptom="`cuda.is_available()` False on Linux",
     cause="no driver (`nvidia-smi` missing), or it cannot talk to the kernel module",
-    fix="install the driver (>= 525 for CUDA 12.x), reboot",
+    fix="install the driver the environment's torch needs (>= 525 for CUDA 12.x, >= 580 for 13.x), reboot",
 )
 def nvidia_driver(f: dict) -> Finding | None:
     n = f.get("nvidia")
@@ -191,14 +229,13 @@ def nvidia_driver(f: dict) -> Finding | None:
                 "the driver may work, but its tools are missing, so the GPUs cannot be listed here",
                 "install the driver's utilities (e.g. `nvidia-utils-<version>`) or add them to PATH",
             )
+        status, meaning, fix = driver_advice(f)
         return Finding(
             "nvidia-driver",
-            "warn",
+            status,
             "no NVIDIA driver: nvidia-smi is not on PATH and /proc/driver/nvidia does not exist",
-            "no CUDA GPU can be used on this machine: everything runs on the CPU (verify passes and says "
-            "'ran on CPU'); expected on a machine without an NVIDIA GPU",
-            "on a machine with an NVIDIA GPU, install NVIDIA's driver (>= 525 for the CUDA 12.8 torch wheel) "
-            "and reboot",
+            meaning,
+            fix,
         )
     if not n["gpus"]:
         return Finding(

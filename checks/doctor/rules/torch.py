@@ -21,10 +21,8 @@ from checks.doctor.rule import (
     under_rosetta,
     version,
 )
+from checks.doctor.rules.machine import MIN_DRIVER_FOR_CUDA_MAJOR
 
-# CUDA minor-version compatibility: a CUDA 12.x build runs on any driver >= 525 (NVIDIA's "Minor Version
-# Compatibility" table: 12.x >= 525, 11.x >= 450, 13.x >= 580).
-MIN_DRIVER_FOR_CUDA_MAJOR = {11: 450, 12: 525, 13: 580}
 # torch's macOS arm64 wheels are tagged macosx_14_0 from 2.12 on (PyPI's files; `nox -s wheels` checks the
 # torch-current lock's against its 14.0 floor): pip on macOS 13 finds none. Before 2.12: macosx_11_0.
 FIRST_TORCH_NEEDING_MACOS_14 = "2.12"
