@@ -2,7 +2,7 @@
 # /// script
 # requires-python = ">=3.9"
 # dependencies = [
-#   "nox>=2025.2.9", "packaging>=22", "pyyaml>=6", "ruamel.yaml>=0.17", "tomli>=2; python_version < '3.11'",
+#   "nox>=2025.2.9", "packaging>=22", "ruamel.yaml>=0.17", "tomli>=2; python_version < '3.11'",
 # ]
 # ///
 """Build each environment from its lock and prove it works. A bare `nox` runs verify (the sessions marked

@@ -24,6 +24,7 @@ a Python of our choosing (a fresh venv standing in for the conda env's python + 
 from __future__ import annotations
 
 import argparse
+import io
 import os
 import subprocess
 import sys
@@ -57,6 +58,21 @@ def load(path: Path) -> object:
         raise CondaFileError(
             f"{path.name}: expected valid YAML, got a syntax error{where}: {problem}"
         ) from None
+
+
+def plain(path: Path) -> Any:
+    """A YAML file as plain dicts, lists and scalars (ruamel.yaml's safe loader, the same library as conda's
+    parser): what the locks' stamps digest and what the conda-lock files are read as."""
+    return YAML(typ="safe", pure=True).load(path.read_text())
+
+
+def dump(data: Any) -> str:
+    """`data` as block-style YAML in its own key order (ruamel.yaml): the conda layer conda-lock reads."""
+    out = io.StringIO()
+    writer = YAML(typ="rt")
+    writer.default_flow_style = False
+    writer.dump(data, out)
+    return out.getvalue()
 
 
 def dependencies(doc: object) -> dict[str, list[Any]]:

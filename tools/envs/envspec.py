@@ -332,13 +332,29 @@ def read_conda_file(env: Environment) -> dict[str, Any]:
     return doc
 
 
-def read_in(path: Path) -> list[Requirement]:
-    """The top-level requirements of a .in file (comments and blank lines skipped)."""
-    reqs = []
+# --- the one reader of requirement files: .in files and pip-tools format locks --------------------------
+
+
+def in_lines(path: Path) -> list[tuple[int, str]]:
+    """A .in file's requirement and option lines with their numbers: comments (` #` on, or a whole `#`
+    line) and blank lines dropped, runs of spaces made one: what uv reads."""
+    lines = []
     for number, raw in enumerate(path.read_text().splitlines(), 1):
         line = raw.split(" #", 1)[0].strip()
-        if not line or line.startswith("#"):
-            continue
+        if line and not line.startswith("#"):
+            lines.append((number, " ".join(line.split())))
+    return lines
+
+
+def in_meaning(path: Path) -> list[str]:
+    """A .in file's meaning for the lock's stamp: its requirement and option lines (`in_lines`)."""
+    return [line for _, line in in_lines(path)]
+
+
+def read_in(path: Path) -> list[Requirement]:
+    """The top-level requirements of a .in file (comments, blank lines and -c/-r options skipped)."""
+    reqs = []
+    for number, line in in_lines(path):
         if line.startswith("-"):
             continue  # -c/-r options: constraints, not top-level requirements of this file
         try:
@@ -350,34 +366,59 @@ def read_in(path: Path) -> list[Requirement]:
     return reqs
 
 
+def lock_body(text: str) -> list[str]:
+    """A lock's pins and hashes (pip-tools format) or packages (conda-lock YAML): its non-comment lines."""
+    return [ln.rstrip() for ln in text.splitlines() if ln.strip() and not ln.lstrip().startswith("#")]
+
+
+def _entries(text: str) -> list[list[tuple[int, str]]]:
+    """A pip-tools lock's entries: each `name==version ; marker \\` line with the `--hash=` lines that
+    continue it, as (line number, text without comment or trailing backslash)."""
+    entries: list[list[tuple[int, str]]] = []
+    current: list[tuple[int, str]] = []
+    for number, raw in enumerate(text.splitlines(), 1):
+        line = raw.strip() if raw.lstrip().startswith("--hash") else raw.split("#", 1)[0].strip()
+        continued = line.endswith("\\")
+        if line:
+            current.append((number, line[:-1].rstrip() if continued else line))
+        if not continued and current:
+            entries.append(current)
+            current = []
+    return entries + ([current] if current else [])
+
+
+def _pin_error(path: Path, line: str, number: int) -> SpecError:
+    where = f"{path.parent.name}/{path.name}"
+    # Quoted as written, in single quotes whatever it holds (a marker's own quotes are single).
+    return SpecError(
+        f"{where}: expected a pin like name==version, got '{line}' (line {number}): "
+        "fix it or run `nox -s lock`"
+    )
+
+
 def read_lock(path: Path) -> list[LockedRequirement]:
-    """Parse a pip-tools format lock: `name==version ; marker \\` lines followed by `--hash=` lines."""
-    entries: list[LockedRequirement] = []
-    logical = ""
-    for raw in [*path.read_text().splitlines(), ""]:
-        line = raw.split("#", 1)[0].rstrip() if not raw.lstrip().startswith("--hash") else raw.rstrip()
-        if line.endswith("\\"):
-            logical += line[:-1] + " "
-            continue
-        logical += line
-        text, logical = logical.strip(), ""
-        if not text:
-            continue
-        parts = text.split()
-        hashes = [p.split("=", 1)[1] for p in parts if p.startswith("--hash=")]
+    """Parse a pip-tools format lock: `name==version ; marker \\` lines followed by `--hash=` lines. A line
+    that is neither is named with its number and quoted."""
+    locked: list[LockedRequirement] = []
+    for (number, first), *rest in _entries(path.read_text()):
+        stray = next(((n, line) for n, line in rest if not line.startswith("--hash=")), None)
+        if stray:
+            raise _pin_error(path, stray[1], stray[0])
+        parts = first.split()
+        hashes = [
+            p.split("=", 1)[1] for p in [*parts, *(line for _, line in rest)] if p.startswith("--hash=")
+        ]
         spec = " ".join(p for p in parts if not p.startswith("--hash="))
         try:
             req = Requirement(spec)
         except InvalidRequirement:
-            got = spec.split(";")[0].strip()
-            raise SpecError(
-                f"{path.name}: expected a pin like name==version, got {got!r}: fix it or run `nox -s lock`"
-            ) from None
+            raise _pin_error(path, first, number) from None
         pins = [s for s in req.specifier if s.operator == "=="]
         if len(pins) != 1:
-            raise SpecError(f"{path.name}: expected an exact pin (name==version), got {spec!r}")
-        entries.append(LockedRequirement(canonicalize_name(req.name), pins[0].version, req.marker, hashes))
-    return entries
+            where = f"{path.parent.name}/{path.name}"
+            raise SpecError(f"{where}: expected an exact pin (name==version), got {spec!r} (line {number})")
+        locked.append(LockedRequirement(canonicalize_name(req.name), pins[0].version, req.marker, hashes))
+    return locked
 
 
 def locked_here(env: Environment) -> list[str]:

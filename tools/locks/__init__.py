@@ -5,7 +5,7 @@ input's meaning (comments and formatting do not count), plus the sha256 of the l
 `nox -s lock -- --check` recomputes them: no network, no resolver, no file written. A lock is stale when
 any input changed since it was written, or when its pins were edited by hand.
 
-Needs PyYAML and packaging (through envspec), like the rest of tools/.
+Needs ruamel.yaml (through condaenv, the one YAML library of tools/) and packaging (through envspec).
 """
 
 from __future__ import annotations
@@ -17,10 +17,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-import yaml
 from packaging.utils import canonicalize_name
 
-from tools.envs import envspec
+from tools.envs import condaenv, envspec
 
 # One universal, hashed, wheels-only resolution for the lock's resolver environments; part of every stamp
 # (with the lock's --python-version), so changing how locks are resolved makes them all stale.
@@ -94,24 +93,9 @@ def _digest(value: object) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def requirements_meaning(path: Path) -> list[str]:
-    """A .in file's requirement and option lines, comments and blank lines dropped: what uv reads."""
-    lines = []
-    for raw in path.read_text().splitlines():
-        line = raw.split(" #", 1)[0].strip()
-        if line and not line.startswith("#"):
-            lines.append(" ".join(line.split()))
-    return lines
-
-
-def lock_body(text: str) -> list[str]:
-    """A lock's pins and hashes (pip-tools format) or packages (conda-lock YAML): its non-comment lines."""
-    return [ln.rstrip() for ln in text.splitlines() if ln.strip() and not ln.lstrip().startswith("#")]
-
-
 def conda_layer(conda_file: Path) -> dict[str, Any]:
     """An environment yml without its pip section: the part conda-lock can solve (it cannot read `-r`)."""
-    doc = yaml.safe_load(conda_file.read_text())
+    doc = condaenv.plain(conda_file)
     deps = [d for d in doc.get("dependencies", []) if not (isinstance(d, dict) and "pip" in d)]
     return {"name": doc.get("name"), "channels": doc.get("channels"), "dependencies": deps}
 
@@ -124,12 +108,12 @@ def inputs(lock: Lock, read: Callable[[Path], str] = Path.read_text) -> dict[str
     found: dict[str, str] = {}
     if lock.kind == "uv":
         assert lock.source is not None, "a uv Lock names its .in (plan)"
-        found[lock.rel(lock.source)] = _digest(requirements_meaning(lock.source))
+        found[lock.rel(lock.source)] = _digest(envspec.in_meaning(lock.source))
         for constraint in lock.constraints:
-            found[f"{lock.rel(constraint)} (constraint)"] = _digest(lock_body(read(constraint)))
+            found[f"{lock.rel(constraint)} (constraint)"] = _digest(envspec.lock_body(read(constraint)))
         conda_file = getattr(lock.lockable, "conda_file", None)
         if conda_file is not None and lock.output == lock.lockable.lock and conda_file.exists():
-            found[lock.rel(conda_file)] = _digest(yaml.safe_load(conda_file.read_text()))
+            found[lock.rel(conda_file)] = _digest(condaenv.plain(conda_file))
         found[RESOLVER_LABEL] = _digest(lock.lockable.resolver_environments())
         options = uv_compile_options(lock.lockable)
         found["uv pip compile " + " ".join(options)] = _digest(list(options))
@@ -166,7 +150,7 @@ def made_by(text: str) -> str | None:
 def stamp_block(
     lock: Lock, body_text: str, read: Callable[[Path], str] = Path.read_text, uv_version: str | None = None
 ) -> list[str]:
-    rows = {**inputs(lock, read), BODY_LABEL: _digest(lock_body(body_text))}
+    rows = {**inputs(lock, read), BODY_LABEL: _digest(envspec.lock_body(body_text))}
     if uv_version is not None:
         rows[f"made by uv {uv_version}"] = _digest(uv_version)
     return [STAMP_TITLE, *(f"#    {label} sha256:{digest}" for label, digest in rows.items())]
@@ -227,7 +211,7 @@ def staleness(lock: Lock) -> str | None:
     changed += [label for label in recorded if label not in current and label not in kept]
     if changed:
         return f"{', '.join(changed)} changed since it was locked"
-    if recorded.get(BODY_LABEL) != _digest(lock_body(strip_stamp(text))):
+    if recorded.get(BODY_LABEL) != _digest(envspec.lock_body(strip_stamp(text))):
         return "edited by hand after it was locked"
     if lock.kind == "uv":
         writer, pinned = made_by(text), pinned_uv(lock.root)
@@ -250,7 +234,7 @@ def pinned_names(locks: list[Lock]) -> set[str]:
 
 
 def conda_lock_packages(path: Path) -> set[str]:
-    doc = yaml.safe_load(path.read_text()) or {}
+    doc = condaenv.plain(path) or {}
     return {canonicalize_name(p["name"]) for p in doc.get("package", []) if "name" in p}
 
 

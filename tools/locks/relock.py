@@ -31,10 +31,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, NoReturn
 
-import yaml
 from packaging.utils import canonicalize_name
 
 from tools import locks
+from tools.envs import condaenv
 
 Log = Callable[[str], None]
 
@@ -359,7 +359,7 @@ def _conda_lock(lock: locks.Lock, staged: Path, opts: Options, log: Log) -> bool
     # of the yml without it.
     assert lock.conda_file is not None, "a conda-lock Lock names its yml (locks.plan)"
     layer = staged.parent / f"{lock.conda_file.stem}.conda-layer.yml"
-    layer.write_text(yaml.safe_dump(locks.conda_layer(lock.conda_file), sort_keys=False))
+    layer.write_text(condaenv.dump(locks.conda_layer(lock.conda_file)))
     cmd = ["conda-lock", "lock", "--conda", exe, "--lockfile", str(staged), "-f", str(layer)]
     cmd += [a for platform in lock.conda_platforms for a in ("-p", platform)]
     in_conda = locks.conda_lock_packages(staged) if staged.exists() else set()
