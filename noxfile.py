@@ -38,7 +38,6 @@ from tools.session import interpreters, results, venvs  # noqa: E402
 
 nox.needs_version = ">=2025.2.9"
 nox.options.error_on_missing_interpreters = True
-nox.options.sessions = ["verify"]  # a bare `nox`: what a newcomer wants first, not the 14-minute test suite
 
 ENVS = envspec.environments()
 HOST = envspec.standalone()["dev"]  # the host venv: unit and end-to-end tests, lint, wheels, pair, plots
@@ -183,7 +182,8 @@ def _stale(spec: envspec.Environment) -> str | None:
 SUITES = ["unit", *ENVS, "e2e"]  # one name form for all: tests(env='unit'), tests(env='torch'), ...
 
 
-@session()
+# Not a default: a bare `nox` runs verify alone, what a newcomer wants first, not 14 minutes of tests.
+@session(default=False)
 @nox.parametrize("env", SUITES)
 def tests(s: nox.Session, env: str) -> None:
     """pytest by where it runs: unit (host venv), env (inside each environment), e2e; posargs to pytest."""
@@ -242,10 +242,8 @@ def _kernelspecs(s: nox.Session, python: str) -> dict[str, Any]:
 def run(s: nox.Session, env: str) -> None:
     """Run your command in the environment (its lock), from the repository root: `-- python -m pkg.mod`."""
     if not s.posargs:
-        s.error(
-            f"expected a command after --, got none: e.g. nox -s \"run(env='{env}')\" -- "
-            "python -m myproject.train"
-        )
+        example = f"nox -s \"run(env='{env}')\" -- python -m myproject.train"
+        s.error(f"expected a command after --, got none: e.g. {example}")
     venv_bin = Path(build(s, env)).parent
     # As if activated: the venv's `python` (or any of its scripts) runs, and its bin folder leads PATH for
     # what the command starts (nox itself looks programs up on its own PATH).

@@ -150,6 +150,12 @@ def test_mlx_macos_wheels_are_arm64_metal_builds_for_macos_14():
     floor = ENVS["mlx"].floor("macos-arm64")
     assert wheels.platform_minimum(checks["mlx-metal"].file) == floor == "14.0"
     assert macho.version_tuple(checks["mlx-metal"].minos) <= macho.version_tuple(floor)
+    # Its disk cost (README's figures): the download is the cached file; installed, the metallib alone
+    # is more than the whole compressed wheel.
+    size = checks["mlx-metal"].facts["bytes"]
+    cached = next(wheelcache.CACHE.rglob(checks["mlx-metal"].file))
+    assert size["download"] == cached.stat().st_size
+    assert size["installed"] > metal["metallibs"]["mlx/lib/mlx.metallib"] > size["download"]
 
 
 @pytest.mark.network

@@ -29,3 +29,32 @@ def test_every_suite_is_named_like_the_environments():
     names = [ln.split(" -> ")[0][2:] for ln in listed()]
     suites = [name for name in names if name.startswith("tests(")]
     assert suites == [f"tests(env='{s}')" for s in ["unit", *envspec.environments(), "e2e"]]
+
+
+def test_a_gpu_test_skipped_where_torch_is_absent_says_so():
+    """The host venv has no torch (like the tf and mlx environments): the reason must not claim a device
+    search that never happened."""
+    from conftest import no_gpu_reason
+
+    assert no_gpu_reason() == (
+        "torch is not installed in this environment: the gpu tests run in the torch environments"
+    )
+
+
+def test_the_suite_removes_what_passed_tests_made_in_the_temp_folder(tmp_path):
+    """pyproject.toml's pytest settings, run for real on two tests: the passed one's tmp_path is gone at
+    the end (the e2e copies and venvs were 1.6 GB a run), the failed one's stays to be looked at."""
+    (tmp_path / "test_two.py").write_text(
+        "def test_pass(tmp_path):\n    (tmp_path / 'big').write_bytes(b'x' * 1000)\n\n"
+        "def test_fail(tmp_path):\n    (tmp_path / 'kept').write_text('x')\n    assert False\n"
+    )
+    base = tmp_path / "base"
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-c", str(ROOT / "pyproject.toml"),
+         "--rootdir", str(tmp_path), "--basetemp", str(base), str(tmp_path / "test_two.py")],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    assert done.returncode == 1, done.stdout
+    assert sorted(p.relative_to(base).as_posix() for p in base.rglob("*") if p.is_file()) == [
+        "test_fail0/kept"
+    ]

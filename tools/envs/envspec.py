@@ -471,8 +471,8 @@ def installed_problems(lock: Path, report: dict[str, Any]) -> list[str]:
     marker_env = report["environment"]
     want = {e.name: e.version for e in read_lock(lock) if e.applies_in(marker_env)}
     if not want:  # every pin is marked for other Pythons or platforms: "installed exactly" would be vacuous
-        python, system = marker_env["python_full_version"], marker_env["sys_platform"]
-        where = f"Python {python} on {system} {marker_env['platform_machine']}"
+        platform = f"{marker_env['sys_platform']} {marker_env['platform_machine']}"
+        where = f"Python {marker_env['python_full_version']} on {platform}"
         return [f"{lock.name} installs nothing on {where}: its pins are for other Pythons or platforms"]
     have: dict[str, str] = {
         canonicalize_name(d["metadata"]["name"]): d["metadata"]["version"] for d in report["installed"]

@@ -120,8 +120,8 @@ def relock(plan: list[locks.Lock], opts: Options, root: Path, log: Log, uv: Uv) 
                 f"--upgrade-package: expected a package pinned in some lock that is not frozen, got {name!r}"
             )
     log(
-        f"locking with uv {uv.version} ({uv.path}): "
-        "the uv requirements/tools.txt pins, whatever uv is on PATH"
+        f"locking with uv {uv.version} ({uv.path}): the uv requirements/tools.txt pins, "
+        "whatever uv is on PATH"
     )
     with one_relock(root):
         (root / ".cache").mkdir(exist_ok=True)

@@ -345,6 +345,7 @@ def check_lock(env: envspec.Environment, target: str, cache: Path = CACHE) -> li
             check.problems.append(got)
         else:
             check_wheel(check, got, entry.hashes, floor, python, cache)
+            check.facts["bytes"] = wheel_bytes(got)
         checks.append(check)
     if wheelcache.target(target).floor == "macos":
         readable: dict[str, Path] = {}
@@ -356,6 +357,21 @@ def check_lock(env: envspec.Environment, target: str, cache: Path = CACHE) -> li
         for check in checks:
             check_torch_kernels(check, readable, cache)
     return checks
+
+
+def wheel_bytes(wheel: Path) -> dict[str, int]:
+    """What the wheel costs on disk: its download, and its files once installed (the sum of its members'
+    uncompressed sizes, read from the zip's directory: what pip or uv unpacks into site-packages)."""
+    with zipfile.ZipFile(wheel) as zf:
+        installed = sum(i.file_size for i in zf.infolist())
+    return {"download": wheel.stat().st_size, "installed": installed}
+
+
+def disk(checks: list[dict[str, Any]]) -> str:
+    """', 1.2 GB to download, 3.4 GB installed' for a lock's wheels on one target (GB = 10**9 bytes)."""
+    sizes = [c["facts"]["bytes"] for c in checks if "bytes" in c["facts"]]
+    download, installed = (sum(s[k] for s in sizes) / 1e9 for k in ("download", "installed"))
+    return f", {download:.2f} GB to download, {installed:.2f} GB installed" if sizes else ""
 
 
 def run(
@@ -409,7 +425,7 @@ def summary(report: dict[str, Any]) -> list[str]:
             )
             out.append(
                 f"{name} {target}: {len(checks)} wheels, {len(checks) - bad} ok "
-                f"(binary, sha256 in lock, fits {floor}{links})"
+                f"(binary, sha256 in lock, fits {floor}{links}){disk(checks)}"
             )
             for check in checks:
                 out += describe_links(check) + describe_kernels(check)

@@ -90,8 +90,7 @@ def build(f: dict) -> Finding | None:
 
 
 def _environment_of(f: dict, text: str) -> str | None:
-    """The environment the failing program ran in: a path in its traceback, else the Python doctor ran
-    with."""
+    """The environment the failing program ran in: a path in its traceback, else doctor's own Python's."""
     for place in (text, f["platform"].get("python_executable") or ""):
         found = NOX_VENV.search(place)
         if found:

@@ -254,8 +254,7 @@ def keras_3(f: dict) -> Finding | None:
             "keras-3", "ok", f"tf.keras is tf-keras {d.get('tf-keras')} (Keras 2, TF_USE_LEGACY_KERAS=1)"
         )
     # ok says what is there, no breakage: Keras 2 code meeting Keras 3 is this rule's symptom
-    # (docs/doctor.md), explained when its error text is given (`--error-file`), not assumed of every
-    # tf-current user.
+    # (docs/doctor.md), explained when its error text is given, not assumed of every tf-current user.
     return Finding(
         "keras-3",
         "ok",
