@@ -7,6 +7,7 @@ and the dev layer installs for the tests.
 
 from __future__ import annotations
 
+import functools
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -186,7 +187,17 @@ class LockedRequirement:
 
 
 def pyproject(root: Path = ROOT) -> dict[str, Any]:
-    with open(root / "pyproject.toml", "rb") as f:
+    """pyproject.toml, parsed once per version of the file (its size and modification time): every
+    Lockable.targets and every table read asks for it, hundreds of times in one `lock_problems`. Read only:
+    the dict is shared."""
+    path = root / "pyproject.toml"
+    stat = path.stat()
+    return _parsed(path, stat.st_mtime_ns, stat.st_size)
+
+
+@functools.lru_cache(maxsize=16)
+def _parsed(path: Path, mtime_ns: int, size: int) -> dict[str, Any]:
+    with open(path, "rb") as f:
         return tomllib.load(f)
 
 

@@ -64,6 +64,11 @@ class Lock:
         return [t.conda for t in self.lockable.targets.values()]
 
 
+def env_lock(env: envspec.Environment) -> Lock:
+    """The environment's own lock (requirements/NAME.txt from NAME.in), without planning every other."""
+    return Lock(env.lock, "uv", env, source=env.requirements_in, root=env.root)
+
+
 def plan(root: Path = envspec.ROOT) -> list[Lock]:
     """Every lock in the order `nox -s lock` makes them: an environment's lock before its layers; each
     environment's conda layer last (one conda-lock file each: environments on different Pythons cannot
@@ -71,7 +76,7 @@ def plan(root: Path = envspec.ROOT) -> list[Lock]:
     envs = envspec.environments(root)
     locks = []
     for env in envs.values():
-        locks.append(Lock(env.lock, "uv", env, source=env.requirements_in, root=root))
+        locks.append(env_lock(env))
         below = [env.lock]
         for layer in env.layers:
             source = root / "requirements" / f"{layer}.in"

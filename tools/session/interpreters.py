@@ -45,3 +45,13 @@ def missing_message(version: str) -> str:
         f"install it with `pyenv install {version}`, `uv python install {version}` or "
         f"`conda create -n py{version.replace('.', '')} python={version}` and put its bin folder on PATH"
     )
+
+
+def doctor_args(pythons: dict[str, list[str]]) -> list[str]:
+    """doctor(env='host')'s view of the environments' Pythons: for each X.Y the interpreter found (or
+    none) and the environments that need it."""
+    args: list[str] = []
+    for python, names in pythons.items():
+        args += ["--env-python", f"{python}={find_python(python) or ''}"]
+        args += ["--env-python-for", f"{python}={','.join(names)}"]
+    return args
