@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import Any, Callable
 
 from checks import frameworks
 from checks.core import argcheck, peaks, platform_facts, sine_fit
@@ -96,7 +97,7 @@ def fit_lr(n: int) -> float:
     return sine_fit.LEARNING_RATE * sine_fit.N_POINTS / n
 
 
-def crossover(cpu: dict[int, float], gpu: dict[int, float]) -> dict:
+def crossover(cpu: dict[int, float], gpu: dict[int, float]) -> dict[str, Any]:
     """From which N the GPU wins (is faster at that N and at every larger N measured).
 
     `cpu` and `gpu` map N -> us/step. Returns {"gpu_wins_from": N or None, "cpu_wins_at": N or None}:
@@ -180,9 +181,16 @@ def memory_problem(args: argparse.Namespace, free: int | None) -> str | None:
     return None
 
 
-def bench_fit(backend, device: str, sizes: list[int], args, init: list[float], progress) -> dict:
+def bench_fit(
+    backend: Any,
+    device: str,
+    sizes: list[int],
+    args: argparse.Namespace,
+    init: list[float],
+    progress: Callable[[str], None],
+) -> dict[str, Any]:
     """Every form at every N on one device: us/step, bandwidth vs the roofline, and a correctness check."""
-    out: dict = {"forms": {}, "check": {}}
+    out: dict[str, Any] = {"forms": {}, "check": {}}
     # Each form must first reproduce the float64 reference at N=2000: a fast wrong step proves nothing.
     reference = sine_fit.reference_fit(init, steps=args.check_steps)
     for form in FORMS:
@@ -223,7 +231,9 @@ def bench_fit(backend, device: str, sizes: list[int], args, init: list[float], p
     return out
 
 
-def bench_matmul(backend, device: str, sizes: list[int], args, progress) -> list[dict]:
+def bench_matmul(
+    backend: Any, device: str, sizes: list[int], args: argparse.Namespace, progress: Callable[[str], None]
+) -> list[dict[str, Any]]:
     rows = []
     for dtype in backend.matmul_dtypes(device):
         for n in sizes:
@@ -242,7 +252,9 @@ def bench_matmul(backend, device: str, sizes: list[int], args, progress) -> list
     return rows
 
 
-def bench_copy(backend, device: str, mib: int, args, progress) -> dict:
+def bench_copy(
+    backend: Any, device: str, mib: int, args: argparse.Namespace, progress: Callable[[str], None]
+) -> dict[str, Any]:
     nbytes = mib * 2**20
     cp = backend.Copy(device, nbytes)
     t = measure(cp.fn, sync=cp.sync, repeats=args.repeats, min_time=args.min_time, block=backend.block)
@@ -251,7 +263,7 @@ def bench_copy(backend, device: str, mib: int, args, progress) -> dict:
     return {"bytes": nbytes, "gbs": rate, "counts": "read + write", "how": cp.how, "timing": t.to_json()}
 
 
-def with_ratios(result: dict, peak: peaks.Peak | None) -> dict:
+def with_ratios(result: dict[str, Any], peak: peaks.Peak | None) -> dict[str, Any]:
     """Add measured/peak next to every measurement where the device's peak is known."""
     bw = peak.bandwidth_gbs if peak else None
     for rows in result["fit"]["forms"].values():
@@ -267,16 +279,16 @@ def with_ratios(result: dict, peak: peaks.Peak | None) -> dict:
     return result
 
 
-def summarize(report: dict) -> dict:
+def summarize(report: dict[str, Any]) -> dict[str, Any]:
     """The answers: crossover per form, the big-N roofline fraction, the best matmul, fused vs faithful."""
     devs = report["devices"]
-    summary: dict = {}
+    summary: dict[str, Any] = {}
     cpu = next((d for d in devs if d["kind"] == "cpu"), None)
     gpu = next((d for d in devs if d["kind"] != "cpu"), None)
     if cpu and gpu:
         summary["crossover"] = {form: crossover(_us(cpu, form), _us(gpu, form)) for form in FORMS}
     for d in devs:
-        s: dict = {}
+        s: dict[str, Any] = {}
         us = {form: _us(d, form) for form in FORMS}
         small = min(us["faithful"], default=None)
         if small is not None and small in us["fused"]:
@@ -287,7 +299,7 @@ def summarize(report: dict) -> dict:
             s["fused_at_largest_n"] = {
                 k: big.get(k) for k in ("n", "us_per_step", "roofline_gbs", "fraction_of_bandwidth")
             }
-        best: dict = {}
+        best: dict[str, Any] = {}
         for row in d["matmul"]:
             if row["tflops"] is not None and row["tflops"] > best.get(row["dtype"], {}).get("tflops", 0):
                 best[row["dtype"]] = row
@@ -300,11 +312,11 @@ def summarize(report: dict) -> dict:
     return summary
 
 
-def _us(device_result: dict, form: str) -> dict[int, float]:
+def _us(device_result: dict[str, Any], form: str) -> dict[int, float]:
     return {r["n"]: r["us_per_step"] for r in device_result["fit"]["forms"].get(form, []) if r["us_per_step"]}
 
 
-def run(args: argparse.Namespace) -> dict:
+def run(args: argparse.Namespace) -> dict[str, Any]:
     backend = frameworks.load(args.framework)
     facts = platform_facts.gather()
     targets = backend.targets(facts, cpu_only=args.cpu_only)
@@ -320,7 +332,7 @@ def run(args: argparse.Namespace) -> dict:
         for t in targets
     )
     progress = Progress(total)
-    report: dict = {
+    report: dict[str, Any] = {
         "schema_version": SCHEMA_VERSION,
         "framework": args.framework,
         "framework_version": backend.version(),
@@ -360,12 +372,12 @@ def run(args: argparse.Namespace) -> dict:
     return report
 
 
-def _msizes(target: dict, args) -> list[int]:
+def _msizes(target: dict[str, Any], args: argparse.Namespace) -> list[int]:
     """Matmul sizes for this device: the CPU stops at --cpu-matmul-max (8192^3 takes minutes there)."""
     return [n for n in args.matmul_sizes if target["kind"] != "cpu" or n <= args.cpu_matmul_max]
 
 
-def table(report: dict) -> list[str]:
+def table(report: dict[str, Any]) -> list[str]:
     """A plain-text digest for the terminal; tools/plots/benchplot.py renders the markdown and the plot."""
     lines = [f"bench {report['framework']} {report['framework_version']}"]
     for d in report["devices"]:
@@ -387,7 +399,7 @@ def table(report: dict) -> list[str]:
     return lines
 
 
-def _pct(row: dict, key: str = "fraction_of_peak") -> str:
+def _pct(row: dict[str, Any], key: str = "fraction_of_peak") -> str:
     return f" = {100 * row[key]:.0f}% of peak" if row.get(key) is not None else ""
 
 

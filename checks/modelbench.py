@@ -23,7 +23,7 @@ import gc
 import importlib
 import math
 import sys
-from typing import Any
+from typing import Any, Callable
 
 from checks import frameworks
 from checks.core import platform_facts
@@ -69,7 +69,7 @@ QUICK = {
 # --- arguments ------------------------------------------------------------------------------------------
 
 
-def _names(allowed: tuple[str, ...], what: str):
+def _names(allowed: tuple[str, ...], what: str) -> Callable[[str], list[str]]:
     """argparse type: a comma-separated subset of `allowed`, in the given order, each once."""
 
     def parse(text: str) -> list[str]:
@@ -154,7 +154,16 @@ def model_module(fw: Any) -> Any:
     return importlib.import_module(name)
 
 
-def sweep(fw, module, model: str, target: dict, precision: str, batches: list[int], args, progress) -> dict:
+def sweep(
+    fw: Any,
+    module: Any,
+    model: str,
+    target: dict[str, Any],
+    precision: str,
+    batches: list[int],
+    args: argparse.Namespace,
+    progress: Callable[[str], None],
+) -> dict[str, Any]:
     """One precision's batch sweep on one device: a point per batch, stopping at the first that fails."""
     options = Options(
         args.image_size,
@@ -164,8 +173,8 @@ def sweep(fw, module, model: str, target: dict, precision: str, batches: list[in
         tuple(transformer_shape(args).items()),
     )
     unit = module.MODELS[model]
-    points: list[dict] = []
-    result: dict = {"points": points, "stopped": None}
+    points: list[dict[str, Any]] = []
+    result: dict[str, Any] = {"points": points, "stopped": None}
     for batch in batches:
         step = None
         where = f"{target['label']} {model} {precision} batch {batch:4d}"
@@ -214,12 +223,12 @@ def sweep(fw, module, model: str, target: dict, precision: str, batches: list[in
     return result
 
 
-def transformer_shape(args) -> dict:
+def transformer_shape(args: argparse.Namespace) -> dict[str, Any]:
     """The encoder's shape: the small BERT-like one, or the tiny one at CI size."""
     return TINY_TRANSFORMER if args.quick else TRANSFORMER
 
 
-def batch_items(model: str, batch: int, args) -> int:
+def batch_items(model: str, batch: int, args: argparse.Namespace) -> int:
     """Items one step trains on: images for ResNet-50, tokens (batch x sequence) for the transformer."""
     return batch * args.seq_len if model == "transformer" else batch
 
@@ -229,10 +238,10 @@ def _first_line(exc: BaseException) -> str:
     return lines[0][:200] if lines else type(exc).__name__
 
 
-def device_precisions(module, target: dict, args) -> list[str]:
+def device_precisions(module: Any, target: dict[str, Any], args: argparse.Namespace) -> list[str]:
     """The precisions to run on this device: --precisions (those the device has), else all it has; --best
     alone keeps the mixed ones (float32 is never the fastest where a GPU has 16-bit units)."""
-    have = module.precisions(target["device"])
+    have: list[str] = module.precisions(target["device"])
     if args.precisions:
         return [p for p in args.precisions if p in have]
     if args.best and target["kind"] != "cpu":
@@ -240,7 +249,7 @@ def device_precisions(module, target: dict, args) -> list[str]:
     return have
 
 
-def run(args: argparse.Namespace) -> dict:
+def run(args: argparse.Namespace) -> dict[str, Any]:
     fw = frameworks.load(args.framework)
     module = model_module(fw)
     models = args.models or list(module.MODELS)
@@ -263,7 +272,7 @@ def run(args: argparse.Namespace) -> dict:
         for p in device_precisions(module, t, args)
     ]
     progress = Progress(sum(len(b) for *_, b in plan))
-    report: dict = {
+    report: dict[str, Any] = {
         "schema_version": SCHEMA_VERSION,
         "kind": KIND,
         "framework": args.framework,
@@ -307,10 +316,10 @@ def run(args: argparse.Namespace) -> dict:
     return report
 
 
-def summarize(report: dict, refs: list[dict]) -> dict:
+def summarize(report: dict[str, Any], refs: list[dict[str, Any]]) -> dict[str, Any]:
     """Per device and model the best point of each precision; for ResNet-50 at 224x224 the published
     references of the same precision class, and the one-line answer for the first device (the GPU)."""
-    summary: dict = {"devices": {}}
+    summary: dict[str, Any] = {"devices": {}}
     comparable = report["settings"]["image_size"] == REFERENCE_IMAGE_SIZE
     for d in report["devices"]:
         per_model = {}
@@ -345,7 +354,7 @@ def summarize(report: dict, refs: list[dict]) -> dict:
     return summary
 
 
-def table(report: dict) -> list[str]:
+def table(report: dict[str, Any]) -> list[str]:
     """A plain-text digest for the terminal; tools/plots/benchplot.py renders the markdown and the plot."""
     lines = [f"modelbench {report['framework']} {report['framework_version']}"]
     for d in report["devices"]:

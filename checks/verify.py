@@ -18,6 +18,7 @@ import math
 import re
 import sys
 import traceback
+from typing import Any, Callable
 
 from checks import frameworks
 from checks.core import argcheck, platform_facts, sine_fit
@@ -78,10 +79,10 @@ def distribution_names(text: str) -> frozenset[str]:
     return names
 
 
-def run(args: argparse.Namespace) -> dict:
+def run(args: argparse.Namespace) -> dict[str, Any]:
     """Build the whole report; `report["passed"]` says whether verify succeeds."""
     facts = platform_facts.gather()
-    report: dict = {
+    report: dict[str, Any] = {
         "schema_version": SCHEMA_VERSION,
         "framework": args.framework,
         "platform": facts,
@@ -157,15 +158,15 @@ def run(args: argparse.Namespace) -> dict:
     return report
 
 
-def _num(v) -> float:
+def _num(v: Any) -> float:
     return float(v) if not isinstance(v, str) else math.nan
 
 
-def _tracer(device: str):
+def _tracer(device: str) -> Callable[[int, float], None]:
     return lambda t, loss: print(f"  [{device}] step {t:4d}  loss {loss:.6g}")
 
 
-def summary(report: dict) -> list[str]:
+def summary(report: dict[str, Any]) -> list[str]:
     """A few lines a person reads; the JSON has the rest."""
     p = report["platform"]
     lines = [

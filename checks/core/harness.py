@@ -13,7 +13,7 @@ import statistics
 import sys
 import time
 from dataclasses import asdict, dataclass
-from typing import Callable
+from typing import Any, Callable, TextIO
 
 from checks.core import argcheck, report
 
@@ -28,7 +28,7 @@ class Timing:
     repeats: int
     number: int  # calls per repeat (one clock reading covers this many calls)
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, Any]:
         return asdict(self)
 
 
@@ -68,10 +68,10 @@ def measure(
     return Timing(statistics.median(samples), min(samples), q[2] - q[0], repeats, number)
 
 
-def cpu_name(facts: dict) -> str:
+def cpu_name(facts: dict[str, Any]) -> str:
     """The CPU's model name: sysctl's brand string on a Mac, /proc/cpuinfo on Linux."""
     if facts.get("cpu_brand"):
-        return facts["cpu_brand"]
+        return str(facts["cpu_brand"])
     try:
         with open("/proc/cpuinfo") as f:
             for line in f:
@@ -85,7 +85,7 @@ def cpu_name(facts: dict) -> str:
 class Progress:
     """One line per measured point on stderr, numbered, so a long sweep shows where it is."""
 
-    def __init__(self, total: int, stream=sys.stderr):
+    def __init__(self, total: int, stream: TextIO = sys.stderr) -> None:
         self.total, self.done, self.stream, self.start = total, 0, stream, time.perf_counter()
 
     def __call__(self, text: str) -> None:
@@ -122,7 +122,7 @@ def add_output_args(p: argparse.ArgumentParser, prefix: str, devices: str) -> No
     )
 
 
-def write_report(args: argparse.Namespace, data: dict, prefix: str) -> None:
+def write_report(args: argparse.Namespace, data: dict[str, Any], prefix: str) -> None:
     """The report as JSON at --json, or at --out-dir/PREFIX-TAG-DEVICE.json; written whole or not at all."""
     if args.out_dir:
         name = f"{prefix}-{args.tag or args.framework}-{data['devices'][0]['label']}.json"

@@ -27,6 +27,7 @@ step, as the published synthetic-data figures do.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from typing import Any
 
 UNITS = {"images/s", "tokens/s"}
 # Transformer encoder shapes (tokens/s): a small BERT-like encoder (d_model 512, 8 heads, 6 layers), and a
@@ -41,7 +42,7 @@ class Options:
     seq_len: int = 256
     channels_last: bool = False
     compile: bool = False
-    transformer: tuple = tuple(TRANSFORMER.items())  # hashable; dict(options.transformer) reads it
+    transformer: tuple[Any, ...] = tuple(TRANSFORMER.items())  # hashable; dict(options.transformer) reads it
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, Any]:
         return asdict(self)

@@ -8,12 +8,13 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
+from typing import Any
 
 REFERENCES = Path(__file__).resolve().parent.parent / "data" / "model-references.json"
 REFERENCE_IMAGE_SIZE = 224  # the published figures are all 224x224: other sizes are not compared
 
 
-def load_references(path: Path = REFERENCES) -> dict:
+def load_references(path: Path = REFERENCES) -> dict[str, Any]:
     """The reference file, checked: each entry has its numbers, a known precision and a source."""
     data = json.loads(path.read_text())
     for ref in data["references"]:
@@ -26,7 +27,7 @@ def load_references(path: Path = REFERENCES) -> dict:
             raise ValueError(
                 f"{path.name}: expected a complete reference, got {ref.get('id')!r} missing {missing}"
             )
-    return data
+    return dict(data)
 
 
 def precision_class(precision: str) -> str | None:
@@ -39,12 +40,12 @@ def precision_class(precision: str) -> str | None:
     return None
 
 
-def references_for(refs: list[dict], precision: str) -> list[dict]:
+def references_for(refs: list[dict[str, Any]], precision: str) -> list[dict[str, Any]]:
     cls = precision_class(precision)
     return [r for r in refs if precision_class(r["precision"]) == cls]
 
 
-def same_device(ref: dict, name: str | None) -> bool:
+def same_device(ref: dict[str, Any], name: str | None) -> bool:
     return (
         name is not None and re.search(ref["match"], " ".join(name.split()), flags=re.IGNORECASE) is not None
     )
@@ -56,7 +57,7 @@ def short_source(url: str) -> str:
     return m.group(1) if m else re.sub(r"^https?://([^/]+).*", r"\1", url)
 
 
-def compare(images_per_s: float, precision: str, refs: list[dict]) -> list[dict]:
+def compare(images_per_s: float, precision: str, refs: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """measured / published for every reference of the same precision class."""
     return [
         {
@@ -71,7 +72,11 @@ def compare(images_per_s: float, precision: str, refs: list[dict]) -> list[dict]
 
 
 def answer(
-    name: str | None, kind: str, best: dict | None, refs: list[dict], others: list[dict] | None = None
+    name: str | None,
+    kind: str,
+    best: dict[str, Any] | None,
+    refs: list[dict[str, Any]],
+    others: list[dict[str, Any]] | None = None,
 ) -> str:
     """The one line: how this device trains ResNet-50 against a T4 (published), matched on precision.
 
@@ -109,7 +114,9 @@ def answer(
     return line
 
 
-def t4_line(what: str, name: str | None, point: dict, ref: dict, best: dict) -> str:
+def t4_line(
+    what: str, name: str | None, point: dict[str, Any], ref: dict[str, Any], best: dict[str, Any]
+) -> str:
     ips, prec = point["images_per_s"], point["precision"]
     line = (
         f"this {what} ({name}) trains ResNet-50 {ips / ref['images_per_s']:.1f}x as fast as a T4 "
@@ -123,7 +130,7 @@ def t4_line(what: str, name: str | None, point: dict, ref: dict, best: dict) -> 
     return line
 
 
-def resnet_bests(device: dict) -> list[dict]:
+def resnet_bests(device: dict[str, Any]) -> list[dict[str, Any]]:
     """The fastest ResNet-50 point of each precision measured on the device."""
     entry = device["models"].get("resnet50")
     return [
@@ -133,6 +140,6 @@ def resnet_bests(device: dict) -> list[dict]:
     ]
 
 
-def best_resnet(device: dict) -> dict | None:
+def best_resnet(device: dict[str, Any]) -> dict[str, Any] | None:
     """The fastest ResNet-50 point on the device over every precision, with its precision."""
     return max(resnet_bests(device), key=lambda p: p["images_per_s"], default=None)

@@ -35,8 +35,6 @@ from typing import Any
 from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
 
-CONDA_VERSION = "26.7.1"
-
 
 class CondaFileError(Exception):
     """The file cannot go through conda's steps; the message is one line naming the file."""

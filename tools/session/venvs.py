@@ -1,7 +1,7 @@
 """One venv per lock set (an environment's lock, plus layers), shared by every nox session that needs it.
 
 verify, bench, doctor, run and kernel all use `.nox/env-NAME` (the lock alone, or with the notebook layer
-for kernels), tests use `.nox/env-NAME+dev+notebook`, the host tools `.nox/lock-dev`: built once, then
+for kernels), tests use `.nox/env-NAME+dev+notebook`, the host tools `.nox/host`: built once, then
 only synced. Each venv carries a stamp, the sha256 of exactly the locks installed in it, written only after
 a successful install: a venv whose stamp does not match is rebuilt, and under `nox -R` (which skips
 installs) it is refused, so a half-built or stale venv is never run.

@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 import time
 import warnings
+from typing import Any
 
 import torch
 
@@ -50,7 +51,7 @@ def mps_macos_floor(torch_version: str | None = None) -> str:
 # --- what torch sees ----------------------------------------------------------------------------------
 
 
-def accelerators() -> dict:
+def accelerators() -> dict[str, Any]:
     """What this torch build and machine offer, with the reason wherever an accelerator is missing."""
     mps_built = torch.backends.mps.is_built()
     mps_available = torch.backends.mps.is_available()
@@ -81,7 +82,7 @@ def accelerators() -> dict:
     return info
 
 
-def best_devices(info: dict | None = None) -> tuple[str, list[str]]:
+def best_devices(info: dict[str, Any] | None = None) -> tuple[str, list[str]]:
     """The best kind (mps > cuda > cpu) and every device of that kind: all GPUs, not only the first."""
     info = info or accelerators()
     if info["mps"]["available"]:
@@ -101,7 +102,7 @@ def sync_for(device):
     return lambda: None
 
 
-def doctor_facts() -> dict:
+def doctor_facts() -> dict[str, Any]:
     """What doctor's torch rules read: the build (CUDA, MPS), what it sees, and CUDA's warning if any."""
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -208,7 +209,7 @@ def block(fn, number: int, sync) -> float:
     return timer.timeit(number).mean * number
 
 
-def targets(facts: dict, *, cpu_only: bool = False) -> list[dict]:
+def targets(facts: dict[str, Any], *, cpu_only: bool = False) -> list[dict[str, Any]]:
     """The best accelerator (every CUDA GPU is alike for a bench: the first) and the CPU beside it."""
     from checks.core.harness import cpu_name
     from checks.core.platform_facts import apple_gpu_cores

@@ -125,7 +125,7 @@ def failure(part: str, device: str, exc: BaseException) -> str:
 # ---- comparing real tensors --------------------------------------------------------------------------------
 
 
-def difference(got: torch.Tensor, want: torch.Tensor) -> dict:
+def difference(got: torch.Tensor, want: torch.Tensor) -> dict[str, Any]:
     """How far `got` (any device, any float dtype) is from `want`: max |got - want| and the norm-wise
     relative error ||got - want|| / ||want||, in float64 on the CPU. Element-wise relative errors are not
     used: near-zero entries (a gradient that cancels) make them meaningless."""
@@ -142,7 +142,9 @@ def difference(got: torch.Tensor, want: torch.Tensor) -> dict:
     return {"max_abs": max_abs, "rel": rel}
 
 
-def compare(named_got: dict, named_want: dict, bounds: dict | None = None) -> dict:
+def compare(
+    named_got: dict[str, Any], named_want: dict[str, Any], bounds: dict[str, Any] | None = None
+) -> dict[str, Any]:
     """Each named tensor against its reference, each within its bound (RTOL unless `bounds` names it):
     every difference, the worst relative one, and the names over their bound."""
     diffs = {name: difference(named_got[name], named_want[name]) for name in named_want}
@@ -174,7 +176,7 @@ def full_float32(device: torch.device):
         torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = saved
 
 
-def _sgd_step(model, x, y) -> tuple[dict, dict]:
+def _sgd_step(model, x, y) -> tuple[dict[str, Any], dict[str, Any]]:
     """Forward, cross-entropy, backward, one SGD step. Returns what is compared, each as one tensor: the
     loss, the logits, every gradient and every parameter's update (new - old), concatenated; and each
     parameter's gradient by name (to name the worst)."""
@@ -197,7 +199,7 @@ def _sgd_step(model, x, y) -> tuple[dict, dict]:
     return compared, grads
 
 
-def resnet18_step(torchvision, device: torch.device) -> dict:
+def resnet18_step(torchvision, device: torch.device) -> dict[str, Any]:
     torch.manual_seed(SEED)
     model = torchvision.models.resnet18(weights=None, num_classes=CLASSES)
     x = torch.randn(*BATCH)
@@ -239,7 +241,7 @@ def _boxes() -> tuple[torch.Tensor, torch.Tensor]:
     return torch.cat([corner, corner + side], 1), torch.rand(N_BOXES, generator=gen)
 
 
-def nms(torchvision, device: torch.device) -> dict:
+def nms(torchvision, device: torch.device) -> dict[str, Any]:
     boxes, scores = _boxes()
     want = torchvision.ops.nms(boxes, scores, IOU_THRESHOLD)
     iou = torchvision.ops.box_iou(boxes.double(), boxes.double()).fill_diagonal_(math.inf)
@@ -277,7 +279,7 @@ def chirp(dtype=torch.float64) -> torch.Tensor:
     return torch.sin(2 * math.pi * (f0 * t + (f1 - f0) * t * t / 2)).to(dtype)
 
 
-def melspectrogram(torchaudio, device: torch.device) -> dict:
+def melspectrogram(torchaudio, device: torch.device) -> dict[str, Any]:
     transform = torchaudio.transforms.MelSpectrogram(sample_rate=SAMPLE_RATE, n_fft=N_FFT, n_mels=N_MELS)
     want = copy.deepcopy(transform).double()(chirp())  # the CPU, float64
     started = time.perf_counter()
@@ -319,7 +321,7 @@ def _installed(name: str) -> str | None:
         return None
 
 
-def load(name: str, locked: frozenset[str] | None) -> tuple[object | None, dict]:
+def load(name: str, locked: frozenset[str] | None) -> tuple[object | None, dict[str, Any]]:
     """Import a package: (module, {"status": "present", "version"}), or (None, absent / failed with why).
     Absent only where nothing of it is installed and the lock (when known) does not install it here."""
     version = _installed(name)
@@ -335,11 +337,11 @@ def load(name: str, locked: frozenset[str] | None) -> tuple[object | None, dict]
         return None, {"status": "failed", "version": version, "why": why}
 
 
-def run(device: str, locked: frozenset[str] | None = None) -> dict:
+def run(device: str, locked: frozenset[str] | None = None) -> dict[str, Any]:
     """Every part whose package is present, on `device` and on the CPU; `locked`: the distributions the
     environment's lock installs on this machine (None: unknown, as when verify runs without nox)."""
     dev = torch.device(device)
-    report: dict = {"device": str(dev), "packages": {}, "parts": {}, "failures": []}
+    report: dict[str, Any] = {"device": str(dev), "packages": {}, "parts": {}, "failures": []}
     started = time.perf_counter()
     modules = {}
     for name in PACKAGES:
@@ -367,7 +369,7 @@ def run(device: str, locked: frozenset[str] | None = None) -> dict:
     return report
 
 
-def _part_words(name: str, part: dict) -> str:
+def _part_words(name: str, part: dict[str, Any]) -> str:
     if part.get("crashed"):
         return f"{name} FAILED"
     if name == "nms":
@@ -384,7 +386,7 @@ def _part_words(name: str, part: dict) -> str:
 STATUS_WORDS = {"absent": "not in this environment", "failed": "FAILED to import"}
 
 
-def summary_line(report: dict) -> str:
+def summary_line(report: dict[str, Any]) -> str:
     packages = ", ".join(
         f"{name} {p['version']}" if p["status"] == "present" else f"{name} {STATUS_WORDS[p['status']]}"
         for name, p in report["packages"].items()
@@ -402,7 +404,7 @@ def summary_line(report: dict) -> str:
 CPU_PATHS = ("oneDNN", "oneDNN channels-last", "native")
 
 
-def survey_step(seed: int, batch: tuple[int, ...], path: str) -> dict:
+def survey_step(seed: int, batch: tuple[int, ...], path: str) -> dict[str, Any]:
     """The ResNet step in float32 on one CPU convolution path against float64: each family's rel error."""
     import torchvision
 

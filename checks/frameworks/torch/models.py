@@ -13,6 +13,8 @@ and `how` says why. The interface is checks/core/models.py's.
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 import torch.nn.functional as F
 
@@ -49,7 +51,7 @@ class _Encoder(torch.nn.Module):
     """Token embedding, nn.TransformerEncoder (pre-norm, no dropout: the bench times arithmetic), and a
     head over the vocabulary: a masked-language-model-shaped step."""
 
-    def __init__(self, seq_len: int, shape: dict):
+    def __init__(self, seq_len: int, shape: dict[str, Any]):
         super().__init__()
         d = shape["d_model"]
         self.embed = torch.nn.Embedding(shape["vocab"], d)
