@@ -345,7 +345,8 @@ def check_lock(env: envspec.Environment, target: str, cache: Path = CACHE) -> li
             check.problems.append(got)
         else:
             check_wheel(check, got, entry.hashes, floor, python, cache)
-            check.facts["bytes"] = wheel_bytes(got)
+            if got.is_file():  # a wheel whose sha256 the lock does not carry is gone from the cache
+                check.facts["bytes"] = wheel_bytes(got)
         checks.append(check)
     if wheelcache.target(target).floor == "macos":
         readable: dict[str, Path] = {}
