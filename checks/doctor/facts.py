@@ -19,8 +19,10 @@ import re
 import shutil
 import subprocess
 from pathlib import Path
+from typing import Any
 
-from checks import frameworks, platform_facts
+from checks import frameworks
+from checks.core import platform_facts
 
 SCHEMA_VERSION = 2
 ENV_VARS = (
@@ -36,7 +38,7 @@ SHAPES = {"platform": dict, "env_vars": dict, "distributions": dict, "frameworks
 OPTIONAL_SHAPES = {"macos": dict, "nvidia": dict, "build_error": str, "error_text": str, "metallibs": dict}
 # Optional facts added within schema 2: a fact set recorded before them has none (None when read back).
 ADDED_IN_SCHEMA_2 = ("error_text", "metallibs")
-# Distributions whose Metal libraries (.metallib) doctor reads the header of (checks/metallib.py): the
+# Distributions whose Metal libraries (.metallib) doctor reads the header of (checks/core/metallib.py): the
 # macOS each was linked for, which pip cannot see (ml-explore/mlx#4525).
 METALLIB_DISTRIBUTIONS = ("mlx-metal",)
 # A log can be long; the error that ended the program is at its end, so the fact keeps the last part.
@@ -56,10 +58,10 @@ def _run(cmd: list[str], timeout: float = 20) -> tuple[int | None, str]:
     return done.returncode, (done.stdout + done.stderr).strip()
 
 
-def nvidia() -> dict:
+def nvidia() -> dict[str, Any]:
     """The NVIDIA driver as nvidia-smi reports it: version, the newest CUDA it supports, each GPU."""
     exe = shutil.which("nvidia-smi")
-    facts: dict = {
+    facts: dict[str, Any] = {
         "nvidia_smi": exe,
         "proc_driver_version": None,
         "driver_version": None,
@@ -92,7 +94,7 @@ def nvidia() -> dict:
     return facts
 
 
-def macos() -> dict | None:
+def macos() -> dict[str, Any] | None:
     """sw_vers' product version: the real one even where an old Python's mac_ver() says 10.16."""
     if platform.system() != "Darwin":
         return None
@@ -100,7 +102,7 @@ def macos() -> dict | None:
     return {"sw_vers": out if status == 0 else None}
 
 
-def distributions() -> dict:
+def distributions() -> dict[str, Any]:
     from importlib import metadata
 
     found: dict[str, str | None] = {}
@@ -112,15 +114,15 @@ def distributions() -> dict:
     return found
 
 
-def metallibs() -> dict | None:
+def metallibs() -> dict[str, Any] | None:
     """{"mlx-metal 0.32.4: mlx/lib/mlx.metallib": {"os_version", "target_os", "file_version",
     "language_versions" (of its first functions)}} for each installed Metal library of
     METALLIB_DISTRIBUTIONS; None where none is installed (a file that is not one: its "error")."""
     from importlib import metadata
 
-    from checks import metallib
+    from checks.core import metallib
 
-    found: dict = {}
+    found: dict[str, Any] = {}
     for name in METALLIB_DISTRIBUTIONS:
         try:
             dist = metadata.distribution(name)
@@ -150,15 +152,15 @@ def metallibs() -> dict | None:
 def gather(
     names: list[str],
     *,
-    env_python: dict | None = None,
+    env_python: dict[str, Any] | None = None,
     build_error: str | None = None,
     error_text: str | None = None,
-) -> dict:
+) -> dict[str, Any]:
     """Every fact the rules read. `env_python` ({"3.9": {"path": ... or None, "environments": [...]}}) and
     `build_error` come from `nox -s doctor`, which knows them; `error_text` from the user (what their
     program printed); the frameworks named are imported (through the registry, an import failure becoming
     a fact) only when no build error is given."""
-    facts: dict = {
+    facts: dict[str, Any] = {
         "schema_version": SCHEMA_VERSION,
         "frameworks": list(names),
         "platform": platform_facts.gather(),
@@ -184,7 +186,7 @@ def error_tail(text: str | None) -> str | None:
     return None if text is None else text[-ERROR_TEXT_MAX_CHARS:]
 
 
-def _check_shapes(facts: dict, path: Path) -> None:
+def _check_shapes(facts: dict[str, Any], path: Path) -> None:
     """FactsError naming the first fact with the right key but the wrong inner shape."""
     kinds = {dict: "an object", list: "a list", str: "a string"}
     for key, kind in SHAPES.items():
@@ -199,7 +201,7 @@ def _check_shapes(facts: dict, path: Path) -> None:
             )
 
 
-def read(path: Path) -> dict:
+def read(path: Path) -> dict[str, Any]:
     """A recorded fact set, checked enough to replay; FactsError (one line) for one that cannot be."""
     try:
         facts = json.loads(path.read_text())

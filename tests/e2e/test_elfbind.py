@@ -1,4 +1,4 @@
-"""tools/elfbind.py on real Linux wheels: mlx's Python module against the libmlx.so of mlx-cpu.
+"""tools/mac/elfbind.py on real Linux wheels: mlx's Python module against the libmlx.so of mlx-cpu.
 
 mlx 0.32.4's core.cpython-312-x86_64-linux-gnu.so needs mlx::core's C++ symbols from mlx-cpu's libmlx.so:
 the locked pair (0.32.4 + 0.32.4) finds them all; mlx-cpu 0.30.0 (a real older release) lacks hundreds,
@@ -13,7 +13,7 @@ import pytest
 pytest.importorskip("lief", reason="lief (dev layer) is not installed")
 pytest.importorskip("cxxfilt", reason="cxxfilt (dev layer) is not installed")
 
-from tools import elfbind, wheelcache
+from tools.mac import elfbind, wheelcache
 
 pytestmark = [pytest.mark.xdist_group("wheel-cache"), pytest.mark.network]
 

@@ -1,6 +1,7 @@
 """The host tools' lock installed the way .ci/run and the GitHub jobs install it: into a fresh venv, by
-tools/lockinstall.py under that venv's own Python (real pip, real index). A venv of the wrong Python is one
-line and exit 1, not a venv that looks built; `tools.installed` says the same of any environment."""
+tools/session/lockinstall.py under that venv's own Python (real pip, real index). A venv of the wrong Python
+is one line and exit 1, not a venv that looks built; `tools.envs.installed` says the same of any
+environment."""
 
 from __future__ import annotations
 
@@ -10,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from tools import envspec, installed, interpreters
+from tools.envs import envspec, installed
+from tools.session import interpreters
 
 ROOT = Path(__file__).resolve().parents[2]
 TOOLS = envspec.standalone()["tools"]
@@ -27,7 +29,7 @@ def fresh_venv(tmp_path: Path, version: str) -> Path:
 
 def lockinstall(python: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [str(python), "tools/lockinstall.py", "requirements/tools.txt"],
+        [str(python), "tools/session/lockinstall.py", "requirements/tools.txt"],
         cwd=ROOT, capture_output=True, text=True,
     )  # fmt: skip
 
@@ -61,7 +63,7 @@ def test_the_tools_python_installs_every_pin_exactly(tmp_path):
 
 
 def test_bad_arguments_are_one_line():
-    done = subprocess.run([sys.executable, "tools/lockinstall.py", "no/such.txt"], cwd=ROOT,
+    done = subprocess.run([sys.executable, "tools/session/lockinstall.py", "no/such.txt"], cwd=ROOT,
                           capture_output=True, text=True)  # fmt: skip
     assert done.returncode == 2
     assert done.stderr == "error: expected one lock file (e.g. requirements/tools.txt), got no/such.txt\n"

@@ -16,7 +16,9 @@ from pathlib import Path
 import pytest
 from conftest import without_nox_timing
 
-from tools import envspec, locks, relock
+from tools import locks
+from tools.envs import envspec
+from tools.locks import relock
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -23,7 +23,8 @@ pytest.importorskip("lief", reason="lief (dev layer) is not installed")
 
 import lief
 
-from tools import envspec, macho, tfpair, wheelcache, wheels
+from tools.envs import envspec
+from tools.mac import macho, tfpair, wheelcache, wheels
 
 # One worker downloads into the shared wheel cache (nox -s tests runs e2e tests side by side).
 pytestmark = pytest.mark.xdist_group("wheel-cache")
@@ -93,7 +94,11 @@ def test_seed_pair_is_refused_with_the_nine_tsl_symbols():
 
 def _pair_cli(*pins: str) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "tools.tfpair", *pins], cwd=ROOT, capture_output=True, text=True, timeout=900
+        [sys.executable, "-m", "tools.mac.tfpair", *pins],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=900,
     )
 
 
@@ -152,7 +157,7 @@ def test_mlx_macos_wheels_are_arm64_metal_builds_for_macos_14():
     assert size["download"] == cached.stat().st_size
     assert size["installed"] > metal["metallibs"]["mlx/lib/mlx.metallib"] > size["download"]
     # Each of the release's three macOS wheels (all hashed in the lock) read at its own tag: the 26_0 one's
-    # library is for 26.2, the named exception (tools/metallibs.py KNOWN), a warning and no problem.
+    # library is for 26.2, the named exception (tools/mac/metallibs.py KNOWN), a warning and no problem.
     rows = {r["wheel"].split("-")[-1]: r for r in checks["mlx-metal"].facts["metallibs"]}
     assert {tag: (r["needs"], r["verdict"]) for tag, r in rows.items()} == {
         "macosx_14_0_arm64.whl": ("14.0", "ok"),
@@ -177,7 +182,7 @@ def test_torch_macos_wheel_is_the_mps_build():
     # tag (pytorch/pytorch#173666); every other binary declares 11.0. Reported as a warning, not a failure.
     assert mps["binaries_minimum"] == "14.0"
     # And its libtorch_cpu.dylib carries Metal libraries for macOS 13.0 and 14.0 only, none for the floor 12.3
-    # (tools/metallibs.py; PyTorch says MPS needs macOS 13 from torch 2.5: pytorch/pytorch#139425).
+    # (tools/mac/metallibs.py; PyTorch says MPS needs macOS 13 from torch 2.5: pytorch/pytorch#139425).
     warned = [w.split(" in ")[0] for w in checks["torch"].warnings]
     assert warned == ["torch/lib/libomp.dylib", "torch/lib/libtorch_cpu.dylib"]
     (metal,) = checks["torch"].facts["metallibs"]

@@ -11,7 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from tools import envspec, locks, relock
+from tools import locks
+from tools.envs import envspec
+from tools.locks import relock
 
 ROOT = Path(__file__).resolve().parents[2]
 

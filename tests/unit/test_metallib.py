@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from checks import metallib
+from checks.core import metallib
 
 DATA = Path(__file__).resolve().parent.parent / "data" / "metallib"
 SOURCES = json.loads((DATA / "sources.json").read_text())
@@ -74,7 +74,7 @@ def test_forged_newer_os_fails_even_the_known_wheel() -> None:
     """A header claiming macOS 27.0 in the macosx_26_0 wheel: the reader reports it, the rule fails it, and
     the exception for mlx-metal's 26.2 does not cover it."""
     pytest.importorskip("packaging")
-    from tools import metallibs
+    from tools.mac import metallibs
 
     size = _head("macosx_26_0_arm64")[1]
     header = metallib.read(_forged((27, 0)), size)

@@ -3,11 +3,12 @@ environment the same way (`tests(env='unit')` like `verify(env='torch')`)."""
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
 
-from tools import envspec
+from tools.envs import envspec
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -17,7 +18,10 @@ def listed() -> list[str]:
         [sys.executable, "-m", "nox", "--script-mode", "none", "--no-color", "-l"],
         cwd=ROOT, capture_output=True, text=True, check=True,
     )  # fmt: skip
-    return [ln for ln in done.stdout.splitlines() if ln[:2] in ("* ", "- ")]
+    # "* verify(env='torch') [verify] -> ...": the name, its tags dropped (nox -t TAG selects by them)
+    return [
+        re.sub(r" \[[^]]*\](?= -> )", "", ln) for ln in done.stdout.splitlines() if ln[:2] in ("* ", "- ")
+    ]
 
 
 def test_a_bare_nox_runs_verify_and_only_verify():
@@ -58,3 +62,44 @@ def test_the_suite_removes_what_passed_tests_made_in_the_temp_folder(tmp_path):
     assert sorted(p.relative_to(base).as_posix() for p in base.rglob("*") if p.is_file()) == [
         "test_fail0/kept"
     ]
+
+
+# --- a malformed environment table: one line, at `nox -l` and in every session ---------------------------
+
+BAD_ROW = "expected keys ['framework']"
+
+
+def _copy_without_framework(tmp_path: Path) -> Path:
+    """noxfile.py, checks/, tools/ and pyproject.toml with the torch row's `framework` key removed."""
+    import shutil
+
+    repo = tmp_path / "repo"
+    for folder in ("checks", "tools"):
+        shutil.copytree(ROOT / folder, repo / folder, ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copy(ROOT / "noxfile.py", repo / "noxfile.py")
+    text = (ROOT / "pyproject.toml").read_text()
+    row = text.index("[tool.gpuenv.environments.torch]")
+    line = text.index('framework = "torch"', row)
+    (repo / "pyproject.toml").write_text(text[:line] + text[text.index("\n", line) + 1 :])
+    return repo
+
+
+def _nox(repo: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "nox", "--script-mode", "none", "--no-color", *args],
+        cwd=repo, capture_output=True, text=True,
+    )  # fmt: skip
+
+
+def test_a_malformed_table_is_one_line_at_nox_l_and_in_every_session(tmp_path):
+    repo = _copy_without_framework(tmp_path)
+    listing = _nox(repo, "-l")
+    shown = listing.stdout + listing.stderr
+    assert "Traceback" not in shown and shown.count(BAD_ROW) == 1, shown
+    line = next(ln for ln in shown.splitlines() if BAD_ROW in ln)
+    assert line.endswith(f"pyproject.toml [tool.gpuenv.environments.torch]: {BAD_ROW}"), line
+    for session in ("verify(env='torch')", "lint", "tests(env='unit')"):
+        done = _nox(repo, "-s", session)
+        out = done.stdout + done.stderr
+        assert done.returncode != 0 and "Traceback" not in out, out
+        assert f"pyproject.toml [tool.gpuenv.environments.torch]: {BAD_ROW}" in out, out

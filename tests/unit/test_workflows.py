@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tools import envspec
+from tools.envs import envspec
 
 ROOT = Path(__file__).resolve().parents[2]
 WORKFLOWS = ROOT / ".github" / "workflows"
@@ -72,8 +72,8 @@ def test_ci_on_linux_is_the_one_ci_script():
     assert order == sorted(order), "the drift check must run first, before anything is built"
     # The host tools from their lock, hashes required, by the tools' own Python (lockinstall refuses a lock
     # that installs nothing there); the README's test command as a newcomer runs it, with the newest uv.
-    assert '"$tools/bin/python" tools/lockinstall.py requirements/tools.txt' in commands
-    assert '"--require-hashes"' in (ROOT / "tools" / "lockinstall.py").read_text()
+    assert '"$tools/bin/python" tools/session/lockinstall.py requirements/tools.txt' in commands
+    assert '"--require-hashes"' in (ROOT / "tools" / "session" / "lockinstall.py").read_text()
     assert 'PATH="$PWD/$newcomer/bin:$system_path" uvx nox -s tests' in commands
 
 

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import re
+from typing import Any
 
 from checks.doctor.rule import Finding, error_text, raised_at, rule, version
 
 # Python's own words for an import of a package the environment lacks (ModuleNotFoundError, Python 3.6+).
 MODULE_NOT_FOUND = re.compile(r"ModuleNotFoundError: No module named '(?P<module>[\w.]+)'")
-# The venv nox builds an environment in: .nox/env-NAME, or .nox/env-NAME+LAYER... (tools/venvs.py).
+# The venv nox builds an environment in: .nox/env-NAME, or .nox/env-NAME+LAYER... (tools/session/venvs.py).
 NOX_VENV = re.compile(r"[/\\]\.nox[/\\]env-(?P<env>[\w.-]+?)(?:\+[\w+.-]+)?[/\\]")
 
 
@@ -33,7 +34,7 @@ def _install(v: str) -> str:
     "uv's)",
     fix="`pyenv install X.Y` / `uv python install X.Y` for each version the finding names",
 )
-def env_python(f: dict) -> Finding | None:
+def env_python(f: dict[str, Any]) -> Finding | None:
     # Only nox looks for the Pythons that build the environments: {"3.9": {"path", "environments"}, ...}.
     searched = f.get("env_python")
     if searched is None:
@@ -73,7 +74,7 @@ def env_python(f: dict) -> Finding | None:
     cause="hash mismatch, stale venv, or no wheel for this platform",
     fix="the line shown; `nox -s verify` for the full output",
 )
-def build(f: dict) -> Finding | None:
+def build(f: dict[str, Any]) -> Finding | None:
     if not f.get("build_error"):
         return None
     hint = (
@@ -89,7 +90,7 @@ def build(f: dict) -> Finding | None:
     )
 
 
-def _environment_of(f: dict, text: str) -> str | None:
+def _environment_of(f: dict[str, Any], text: str) -> str | None:
     """The environment the failing program ran in: a path in its traceback, else doctor's own Python's."""
     for place in (text, f["platform"].get("python_executable") or ""):
         found = NOX_VENV.search(place)
@@ -106,7 +107,7 @@ def _environment_of(f: dict, text: str) -> str | None:
     fix="add it with its reason to `requirements/<env>.in` and run `nox -s lock` (README, fork step 2)",
     error=True,
 )
-def module_not_found(f: dict) -> Finding | None:
+def module_not_found(f: dict[str, Any]) -> Finding | None:
     text = error_text(f)
     found = MODULE_NOT_FOUND.search(text)
     if found is None:

@@ -6,6 +6,8 @@ shell's MPS switch), then NVIDIA (the driver and CUDA_VISIBLE_DEVICES).
 
 from __future__ import annotations
 
+from typing import Any
+
 from checks import frameworks
 from checks.doctor.rule import (
     Finding,
@@ -25,7 +27,7 @@ from checks.doctor.rule import (
     cause="an Intel Mac",
     fix="an Apple Silicon Mac or an NVIDIA Linux box",
 )
-def apple_silicon(f: dict) -> Finding | None:
+def apple_silicon(f: dict[str, Any]) -> Finding | None:
     if not on_mac(f):
         return None
     if on_apple_silicon(f):
@@ -47,7 +49,7 @@ def apple_silicon(f: dict) -> Finding | None:
     cause="Python is x86_64 under Rosetta (`platform.machine()` x86_64, `sysctl.proc_translated` 1)",
     fix="an arm64 Python (Miniforge arm64, python.org universal2), rebuild",
 )
-def rosetta(f: dict) -> Finding | None:
+def rosetta(f: dict[str, Any]) -> Finding | None:
     if not on_apple_silicon(f):
         return None
     p = f["platform"]
@@ -73,7 +75,7 @@ def rosetta(f: dict) -> Finding | None:
     cause="an osx-64 conda on Apple Silicon",
     fix="Miniforge3-MacOSX-arm64, recreate the env",
 )
-def conda_platform(f: dict) -> Finding | None:
+def conda_platform(f: dict[str, Any]) -> Finding | None:
     subdir = f["platform"].get("conda_subdir")
     if not subdir:
         return None
@@ -103,7 +105,7 @@ def _floors() -> str:
     cause=f"macOS below what MPS needs ({_floors()}), or an old Python that sees 10.16",
     fix="update macOS; `sw_vers -productVersion`",
 )
-def macos_version(f: dict) -> Finding | None:
+def macos_version(f: dict[str, Any]) -> Finding | None:
     if not on_apple_silicon(f):
         return None
     reported = macos_reported(f)
@@ -140,7 +142,7 @@ def macos_version(f: dict) -> Finding | None:
     cause="`PYTORCH_ENABLE_MPS_FALLBACK=1` runs missing ops on the CPU",
     fix="unset it to see which op is missing",
 )
-def mps_fallback(f: dict) -> Finding | None:
+def mps_fallback(f: dict[str, Any]) -> Finding | None:
     value = f["env_vars"].get("PYTORCH_ENABLE_MPS_FALLBACK")
     if not on_apple_silicon(f) and value is None:
         return None
@@ -166,7 +168,7 @@ def mps_fallback(f: dict) -> Finding | None:
 MIN_DRIVER_FOR_CUDA_MAJOR = {11: 450, 12: 525, 13: 580}
 
 
-def driver_advice(f: dict) -> tuple[str, str, str]:
+def driver_advice(f: dict[str, Any]) -> tuple[str, str, str]:
     """(status, meaning, fix) of "no NVIDIA driver", for what this process runs: the environment's own torch
     and its CUDA, a framework that is a CPU build on Linux (no driver needed), or the machine alone."""
     t = f.get("torch")
@@ -205,7 +207,7 @@ def driver_advice(f: dict) -> tuple[str, str, str]:
     cause="no driver (`nvidia-smi` missing), or it cannot talk to the kernel module",
     fix="install the driver the environment's torch needs (>= 525 for CUDA 12.x, >= 580 for 13.x), reboot",
 )
-def nvidia_driver(f: dict) -> Finding | None:
+def nvidia_driver(f: dict[str, Any]) -> Finding | None:
     n = f.get("nvidia")
     if n is None:
         return None
@@ -260,7 +262,7 @@ def nvidia_driver(f: dict) -> Finding | None:
     cause="`CUDA_VISIBLE_DEVICES` is empty or -1",
     fix="unset it or list the GPUs",
 )
-def cuda_visible_devices(f: dict) -> Finding | None:
+def cuda_visible_devices(f: dict[str, Any]) -> Finding | None:
     value = f["env_vars"].get("CUDA_VISIBLE_DEVICES")
     if value is None:
         return None
