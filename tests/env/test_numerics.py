@@ -1,6 +1,6 @@
-"""The op-level numerics suite (checks/numerics.py) on each real framework: it passes on the CPU, it fails
-naming the op when a kernel is wrong by a small relative amount, and a correct kernel that sums in another
-order stays inside its bound."""
+"""The op-level numerics suite (checks/core/numerics.py) on each real framework: it passes on the CPU, it
+fails naming the op when a kernel is wrong by a small relative amount, and a correct kernel that sums in
+another order stays inside its bound."""
 
 from __future__ import annotations
 
@@ -13,7 +13,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from checks import frameworks, numerics
+from checks import frameworks
+from checks.core import numerics
 
 ROOT = Path(__file__).resolve().parents[2]
 

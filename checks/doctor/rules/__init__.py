@@ -1,7 +1,8 @@
 """Every rule, in the order the report shows them: the machine, then the Python, then each framework.
 
 Areas: machine.py (the Mac, the shell's GPU switches, the NVIDIA driver), environment.py (the Pythons
-that build the environments, and the build), and one module per registered framework that has rules of
+that build the environments, and the build), numerics.py (a failed case of verify's numerics suite, last
+before error-text: any framework's), and one module per registered framework that has rules of
 its own, named as the registry names it (torch.py, tensorflow.py): a framework added to the registry
 brings its rules by adding checks/doctor/rules/NAME.py, with RULES in its order. Rules that explain an
 error text the user gave (`error=True`, e.g. torch's MPS errors) sit among their framework's; the last
@@ -13,6 +14,7 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import re
+from typing import Any
 
 from checks import frameworks
 from checks.doctor.rule import Finding, Rule, error_text, rule
@@ -49,7 +51,7 @@ def _last_error_line(text: str) -> str:
     cause="doctor knows the texts of the rules above; the other findings may still explain it",
     fix="search its exact line in the issues of the library that raised it",
 )
-def unexplained_error(f: dict) -> Finding | None:
+def unexplained_error(f: dict[str, Any]) -> Finding | None:
     text = error_text(f)
     if not text.strip() or any(r(f) is not None for r in _AREAS if r.error):
         return None
@@ -68,7 +70,7 @@ def unexplained_error(f: dict) -> Finding | None:
 RULES: tuple[Rule, ...] = (*_AREAS, unexplained_error)
 
 
-def diagnose(facts: dict) -> list[Finding]:
+def diagnose(facts: dict[str, Any]) -> list[Finding]:
     """Every rule that applies to these facts, in order."""
     return [found for rule in RULES if (found := rule(facts)) is not None]
 

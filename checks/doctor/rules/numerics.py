@@ -1,13 +1,14 @@
-"""A case of verify's numerics suite over its bound (checks/numerics.py), from the text the user gives:
+"""A case of verify's numerics suite over its bound (checks/core/numerics.py), from the text the user gives:
 verify's output or its results/verify-<env>.json (`--error-file`), or the FAIL line (`--error`)."""
 
 from __future__ import annotations
 
 import re
+from typing import Any
 
 from checks.doctor.rule import Finding, error_text, rule
 
-# checks.numerics.failure_line: "<op> <dtype> <shape> on <device>: max rel error <e> over its bound <b>"
+# checks.core.numerics.failure_line: "<op> <dtype> <shape> on <device>: max rel error <e> over its bound <b>"
 NUMERICS_FAILED = re.compile(
     r"numerics: (?P<op>[a-z_ ]+?) (?P<dtype>float32|float16|bfloat16) (?P<shape>[\dx ]+?) on "
     r"(?P<device>[\w:/]+): max rel error (?P<error>[\d.e+-]+|inf) over its bound (?P<bound>[\d.e+-]+)"
@@ -24,12 +25,12 @@ UPSTREAM = {
     "numerics-case",
     symptom="verify: `FAIL: numerics: OP DTYPE SHAPE on DEVICE: max rel error E over its bound B`",
     cause="the device's kernel for that op computes further from float64 than correct rounding of that "
-    "precision and reduction length can (checks/numerics.py's bound): a wrong kernel, not rounding",
+    "precision and reduction length can (checks/core/numerics.py's bound): a wrong kernel, not rounding",
     fix="the other environment's framework release; that op on the CPU; report upstream with "
     "results/verify-<env>.json attached",
     error=True,
 )
-def numerics_case(f: dict) -> Finding | None:
+def numerics_case(f: dict[str, Any]) -> Finding | None:
     found = list(NUMERICS_FAILED.finditer(error_text(f)))
     if not found:
         return None
