@@ -19,7 +19,7 @@ import warnings
 
 import torch
 
-from checks import frameworks
+from checks import frameworks, probe
 from checks.sine_fit import FitRun
 
 # Declared: literals that frameworks.declared() reads from this source without importing torch.
@@ -78,16 +78,31 @@ def accelerators() -> dict:
             if torch.version.cuda is None
             else "torch has CUDA but sees no GPU (no NVIDIA driver, or CUDA_VISIBLE_DEVICES hides them)"
         )
+    # Available is not usable (hosted macOS runners): a real tensor on each device before choosing it.
+    info["probe"] = _probe(mps_available, cuda_count)
+    if not probe.usable(info, "mps"):
+        info["why_not"]["mps"] = probe.why_not("mps", info["probe"]["mps"])
+    if cuda_count and not _usable_cuda(info):
+        info["why_not"]["cuda"] = "; ".join(probe.why_not(d, e) for d, e in probe.failed(info).items())
     return info
 
 
+def _probe(mps_available: bool, cuda_count: int) -> dict:
+    return probe.devices(probe.torch_op, ["mps"] * mps_available + [f"cuda:{i}" for i in range(cuda_count)])
+
+
+def _usable_cuda(info: dict) -> list[str]:
+    return [d for d in (f"cuda:{i}" for i in range(len(info["cuda"]["devices"]))) if probe.usable(info, d)]
+
+
 def best_devices(info: dict | None = None) -> tuple[str, list[str]]:
-    """The best kind (mps > cuda > cpu) and every device of that kind: all GPUs, not only the first."""
+    """The best kind (mps > cuda > cpu) and every usable device of that kind: all GPUs that passed the
+    probe, not only the first."""
     info = info or accelerators()
-    if info["mps"]["available"]:
+    if info["mps"]["available"] and probe.usable(info, "mps"):
         return "mps", ["mps"]
-    if info["cuda"]["available"]:
-        return "cuda", [f"cuda:{i}" for i in range(len(info["cuda"]["devices"]))]
+    if info["cuda"]["available"] and _usable_cuda(info):
+        return "cuda", _usable_cuda(info)
     return "cpu", [CPU_DEVICE]
 
 
@@ -128,6 +143,7 @@ def doctor_facts() -> dict:
         ],
         "mps_built": torch.backends.mps.is_built(),
         "mps_available": torch.backends.mps.is_available(),
+        "probe": _probe(torch.backends.mps.is_available(), count),
     }
 
 

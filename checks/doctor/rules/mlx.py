@@ -18,6 +18,7 @@ from checks.doctor.rule import (
     under_rosetta,
     version,
 )
+from checks.doctor.rules.probe import device_probe
 
 
 def _floors() -> tuple[str, str]:
@@ -171,4 +172,4 @@ def mlx_float64(f: dict) -> Finding | None:
     )
 
 
-RULES = (mlx_python, mlx_macos, mlx_rosetta, mlx_import, mlx_metal, mlx_float64)
+RULES = (mlx_python, mlx_macos, mlx_rosetta, mlx_import, mlx_metal, device_probe("mlx"), mlx_float64)

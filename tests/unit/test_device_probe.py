@@ -1,0 +1,83 @@
+"""The probe's verdicts and doctor's `<framework>-device-probe` rules, on the error GitHub's hosted macOS
+runners really give (the frameworks themselves: tests/env/test_probe.py, CUDA included where there is one)."""
+
+from __future__ import annotations
+
+import pytest
+
+from checks import frameworks, probe
+from checks.doctor import rules
+from checks.doctor.rules import mlx, tensorflow, torch
+
+# actions/runner-images#9918 (torch 2.3, macos-14 arm64, image 2.316.1): is_available() True, then this.
+HOSTED_MPS = (
+    "RuntimeError: MPS backend out of memory (MPS allocated: 0 bytes, other allocations: 0 bytes, max "
+    "allowed: 7.93 GB). Tried to allocate 256 bytes on private pool. Use PYTORCH_MPS_HIGH_WATERMARK_RATIO=0.0 "
+    "to disable upper limit for memory allocations (may cause system failure)."
+)
+
+
+def _raise(exc: BaseException):
+    def op() -> float:
+        raise exc
+
+    return op
+
+
+def test_attempt_passes_the_expected_value_and_names_anything_else():
+    assert probe.attempt(lambda: probe.EXPECTED) is None
+    assert probe.attempt(lambda: 15.0) == "a tiny op returned 15.0, expected 16.0"
+    message = HOSTED_MPS.removeprefix("RuntimeError: ")
+    assert probe.attempt(_raise(RuntimeError(message + "\n  a second line"))) == HOSTED_MPS  # one line
+    assert probe.attempt(_raise(ValueError())) == "ValueError"
+
+
+def test_failed_and_usable_read_the_probe_and_a_report_without_one():
+    info = {"probe": {"mps": HOSTED_MPS, "cuda:0": None}}
+    assert probe.failed(info) == {"mps": HOSTED_MPS}
+    assert not probe.usable(info, "mps") and probe.usable(info, "cuda:0")
+    assert probe.usable({}, "mps") and probe.failed({}) == {}  # a report from before the probe
+
+
+def _rule(module, framework: str):
+    [found] = [r for r in module.RULES if r.id == f"{framework}-device-probe"]
+    return found
+
+
+@pytest.mark.parametrize(("module", "framework"), [(torch, "torch"), (tensorflow, "tensorflow"), (mlx, "mlx")])
+def test_every_framework_lists_its_device_probe_rule(module, framework):
+    assert framework in frameworks.NAMES
+    assert _rule(module, framework) in rules.RULES
+
+
+def test_the_hosted_mps_is_a_failing_finding_with_the_fix():
+    found = _rule(torch, "torch")({"torch": {"import_error": None, "probe": {"mps": HOSTED_MPS}}})
+    assert found is not None and found.status == "fail"
+    assert found.summary.startswith("torch: mps reports available but cannot run a tiny op: RuntimeError: MPS")
+    assert "nothing else is left but the CPU" in found.meaning
+    assert "--device cpu" in found.fix
+
+
+def test_one_failing_gpu_of_two_is_named_and_the_other_still_used():
+    facts = {"torch": {"import_error": None, "probe": {"cuda:0": None, "cuda:1": "torch.OutOfMemoryError: x"}}}
+    found = _rule(torch, "torch")(facts)
+    assert found is not None and found.status == "fail" and "cuda:1 reports available" in found.summary
+    assert "nothing else is left" not in found.meaning
+
+
+@pytest.mark.parametrize(
+    "facts",
+    [
+        {},  # doctor was not asked about torch
+        {"torch": {"import_error": "ImportError: x"}},
+        {"torch": {"import_error": None, "version": "2.8.0"}},  # recorded before the probe existed
+        {"torch": {"import_error": None, "probe": {}}},  # no device reported available
+    ],
+)
+def test_the_rule_does_not_apply_without_a_probed_device(facts):
+    assert _rule(torch, "torch")(facts) is None
+
+
+def test_a_device_that_ran_the_op_is_ok():
+    found = _rule(mlx, "mlx")({"mlx": {"import_error": None, "probe": {"gpu": None}}})
+    assert found is not None and found.status == "ok" and "gpu ran a tiny op" in found.summary
