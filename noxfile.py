@@ -351,6 +351,13 @@ def wheels(s: nox.Session) -> None:
 
 
 @session(default=False)
+def disk(s: nox.Session) -> None:
+    """The disk a CI run left: every cache and venv folder .ci/run fills, and their total (docs/ci.md)."""
+    s.run(host(s), "-m", "tools.disksize", "--json", str(ROOT / "results" / "disk.json"), *s.posargs,
+          env={"PYTHONPATH": str(ROOT)}, external=True)  # fmt: skip
+
+
+@session(default=False)
 def pair(s: nox.Session) -> None:
     """Can a TensorFlow and a tensorflow-metal work together? Two pins after `--`, or `--matrix`: all."""
     if not s.posargs:
