@@ -11,11 +11,13 @@ folder shared with other work on the machine (uv's cache, the wheel cache) holds
 from __future__ import annotations
 
 import argparse
+import getpass
 import json
 import os
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 from checks import argcheck
@@ -45,6 +47,8 @@ def places(root: Path = ROOT) -> dict[str, Path | None]:
         "venvs (.nox)": root / ".nox",
         "host tools (.cache)": root / ".cache",
         "reports (results)": root / "results",
+        # pytest keeps its last three runs' temporary folders: the e2e tests' venvs and repository copies.
+        "pytest's kept temporary folders": Path(tempfile.gettempdir()) / f"pytest-of-{getpass.getuser()}",
     }
 
 

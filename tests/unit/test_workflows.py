@@ -198,11 +198,11 @@ def test_the_conda_job_builds_the_tools_venv_with_the_tools_python():
     steps = load("ci.yml")["jobs"]["macos-conda"]["steps"]
     step = next(s for s in steps if s.get("name", "").startswith("The conda env is exactly the lock"))["run"]
     assert "python -m venv" not in step
-    assert "[tool.gpuenv.standalone.tools]" in step and 'uv venv --quiet --python "$tools_python"' in step
-    assert envspec.standalone()["tools"].python == "3.9"
-    uv = next(i for i, s in enumerate(steps) if s.get("uses", "").startswith("astral-sh/setup-uv@"))
+    assert "[tool.gpuenv.standalone.tools]" in step
+    assert '"$(uv python find --no-project "$tools_python")" -m venv' in step
+    install = next(i for i, s in enumerate(steps) if s.get("run") == "uv python install 3.9")
     exact = next(i for i, s in enumerate(steps) if s.get("name", "").startswith("The conda env is exactly"))
-    assert uv < exact
+    assert install < exact and envspec.standalone()["tools"].python == "3.9"
 
 
 # Each pinned action's own action.yml at that commit, recorded from its repository (`git show SHA:action.yml`):
