@@ -19,6 +19,7 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
 from checks import argcheck
 from tools import envspec, wheelcache
@@ -62,7 +63,7 @@ def _du(paths: list[Path]) -> list[int]:
     return [int(kib) * 1024 for kib in lines]
 
 
-def measure(named: dict[str, Path | None]) -> dict:
+def measure(named: dict[str, Path | None]) -> dict[str, Any]:
     """{"places": [{name, path, bytes}], "total_bytes", "free_bytes"}: missing folders have bytes None."""
     found = {name: path for name, path in named.items() if path is not None and path.exists()}
     each = {name: _du([path])[0] for name, path in found.items()}
@@ -76,9 +77,11 @@ def _gb(n: int | None) -> str:
     return "absent" if n is None else f"{n / 1e9:.1f} GB"
 
 
-def lines(report: dict) -> list[str]:
+def lines(report: dict[str, Any]) -> list[str]:
     out = [f"{_gb(r['bytes']):>9}  {r['name']}: {r['path']}" for r in report["places"]]
-    out.append(f"{_gb(report['total_bytes']):>9}  total, each hard-linked file once (du -skc over all of them)")
+    out.append(
+        f"{_gb(report['total_bytes']):>9}  total, each hard-linked file once (du -skc over all of them)"
+    )
     out.append(f"{_gb(report['free_bytes']):>9}  still free on the first one's file system")
     return out
 
@@ -87,13 +90,17 @@ def _clone(text: str) -> Path:
     """argparse type: a folder holding a noxfile.py (a clone of this repository)."""
     path = Path(text)
     if not (path / "noxfile.py").is_file():
-        raise argparse.ArgumentTypeError(f"expected a clone of this repository (with noxfile.py), got {text!r}")
+        raise argparse.ArgumentTypeError(
+            f"expected a clone of this repository (with noxfile.py), got {text!r}"
+        )
     return path
 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m tools.disksize", description=__doc__.split("\n")[0])
-    p.add_argument("--json", type=argcheck.output_file, metavar="PATH", help="also write the report as JSON here")
+    p.add_argument(
+        "--json", type=argcheck.output_file, metavar="PATH", help="also write the report as JSON here"
+    )
     p.add_argument("--root", type=_clone, default=ROOT, help="the clone whose .nox, .cache, results count")
     args = p.parse_args(argv)
     report = measure(places(args.root))

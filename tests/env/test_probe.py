@@ -17,8 +17,9 @@ OPS = {"torch": probe.torch_op, "tensorflow": probe.tensorflow_op, "mlx": probe.
 # (actions/runner-images#9918, torch 2.3 on macos-14 arm64, image 2.316.1; pytorch/vision#8433).
 HOSTED_MPS = (
     "RuntimeError: MPS backend out of memory (MPS allocated: 0 bytes, other allocations: 0 bytes, max "
-    "allowed: 7.93 GB). Tried to allocate 256 bytes on private pool. Use PYTORCH_MPS_HIGH_WATERMARK_RATIO=0.0 "
-    "to disable upper limit for memory allocations (may cause system failure)."
+    "allowed: 7.93 GB). Tried to allocate 256 bytes on private pool. Use "
+    "PYTORCH_MPS_HIGH_WATERMARK_RATIO=0.0 to disable upper limit for memory allocations (may cause system "
+    "failure)."
 )
 
 

@@ -12,8 +12,9 @@ from checks.doctor.rules import mlx, tensorflow, torch
 # actions/runner-images#9918 (torch 2.3, macos-14 arm64, image 2.316.1): is_available() True, then this.
 HOSTED_MPS = (
     "RuntimeError: MPS backend out of memory (MPS allocated: 0 bytes, other allocations: 0 bytes, max "
-    "allowed: 7.93 GB). Tried to allocate 256 bytes on private pool. Use PYTORCH_MPS_HIGH_WATERMARK_RATIO=0.0 "
-    "to disable upper limit for memory allocations (may cause system failure)."
+    "allowed: 7.93 GB). Tried to allocate 256 bytes on private pool. Use "
+    "PYTORCH_MPS_HIGH_WATERMARK_RATIO=0.0 to disable upper limit for memory allocations (may cause system "
+    "failure)."
 )
 
 
@@ -44,7 +45,9 @@ def _rule(module, framework: str):
     return found
 
 
-@pytest.mark.parametrize(("module", "framework"), [(torch, "torch"), (tensorflow, "tensorflow"), (mlx, "mlx")])
+@pytest.mark.parametrize(
+    ("module", "framework"), [(torch, "torch"), (tensorflow, "tensorflow"), (mlx, "mlx")]
+)
 def test_every_framework_lists_its_device_probe_rule(module, framework):
     assert framework in frameworks.NAMES
     assert _rule(module, framework) in rules.RULES
@@ -53,13 +56,17 @@ def test_every_framework_lists_its_device_probe_rule(module, framework):
 def test_the_hosted_mps_is_a_failing_finding_with_the_fix():
     found = _rule(torch, "torch")({"torch": {"import_error": None, "probe": {"mps": HOSTED_MPS}}})
     assert found is not None and found.status == "fail"
-    assert found.summary.startswith("torch: mps reports available but cannot run a tiny op: RuntimeError: MPS")
+    assert found.summary.startswith(
+        "torch: mps reports available but cannot run a tiny op: RuntimeError: MPS"
+    )
     assert "nothing else is left but the CPU" in found.meaning
     assert "--device cpu" in found.fix
 
 
 def test_one_failing_gpu_of_two_is_named_and_the_other_still_used():
-    facts = {"torch": {"import_error": None, "probe": {"cuda:0": None, "cuda:1": "torch.OutOfMemoryError: x"}}}
+    facts = {
+        "torch": {"import_error": None, "probe": {"cuda:0": None, "cuda:1": "torch.OutOfMemoryError: x"}}
+    }
     found = _rule(torch, "torch")(facts)
     assert found is not None and found.status == "fail" and "cuda:1 reports available" in found.summary
     assert "nothing else is left" not in found.meaning

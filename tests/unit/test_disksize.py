@@ -51,4 +51,6 @@ def test_a_root_that_is_no_clone_is_one_line(tmp_path, capsys):
     with pytest.raises(SystemExit) as exit_:
         disksize.main(["--root", str(tmp_path)])
     assert exit_.value.code == 2
-    assert f"expected a clone of this repository (with noxfile.py), got '{tmp_path}'" in capsys.readouterr().err
+    assert (
+        f"expected a clone of this repository (with noxfile.py), got '{tmp_path}'" in capsys.readouterr().err
+    )

@@ -184,7 +184,10 @@ def test_setup_uv_installs_the_uv_the_tools_lock_pins():
 def test_the_linux_jobs_that_build_every_environment_free_disk_first():
     """.ci/run outgrows the 14 GB of SSD a hosted runner is guaranteed (docs/ci.md): the preinstalled SDKs
     go before anything is built."""
-    for name, job_id, first_build in (("ci.yml", "linux", "bash .ci/run"), ("relock.yml", "relock", "nox -s")):
+    for name, job_id, first_build in (
+        ("ci.yml", "linux", "bash .ci/run"),
+        ("relock.yml", "relock", "nox -s"),
+    ):
         steps = load(name)["jobs"][job_id]["steps"]
         free = next(i for i, s in enumerate(steps) if s.get("name", "").startswith("Free disk space"))
         build = next(i for i, s in enumerate(steps) if first_build in s.get("run", ""))
@@ -205,8 +208,8 @@ def test_the_conda_job_builds_the_tools_venv_with_the_tools_python():
     assert install < exact and envspec.standalone()["tools"].python == "3.9"
 
 
-# Each pinned action's own action.yml at that commit, recorded from its repository (`git show SHA:action.yml`):
-# what it runs on and which inputs it declares.
+# Each pinned action's own action.yml at that commit, recorded from its repository
+# (`git show SHA:action.yml`): what it runs on and which inputs it declares.
 ACTIONS = ROOT / "tests" / "data" / "actions"
 
 

@@ -34,8 +34,8 @@ def device_probe(framework: str) -> Rule:
             return None
         failed = {device: error for device, error in probed.items() if error}
         if not failed:
-            return Finding(rule_id, "ok", f"{framework}: {', '.join(probed)} ran a tiny op (allocation, kernel, "
-                           "read-back)")  # fmt: skip
+            ran = ", ".join(probed)
+            return Finding(rule_id, "ok", f"{framework}: {ran} ran a tiny op (allocation, kernel, read-back)")
         device, error = next(iter(failed.items()))
         others = f" (and {', '.join(list(failed)[1:])})" if len(failed) > 1 else ""
         return Finding(
