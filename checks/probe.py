@@ -9,7 +9,7 @@ exclusive mode, its memory is full, a driver fault).
 
 So each framework's `accelerators()` probes every device it would choose and records the outcome in
 `info["probe"]` ({device: None when it worked, else one line of what failed}); `best_devices()` skips the
-devices that failed, verify notes them, and doctor's rule `<framework>-device-probe` explains them. The
+devices that failed, verify notes them, and doctor's rule `device-probe` explains them. The
 op computes sum(2 * [0, 1, 2, 3] + 1) = 16 in float32 on the device and reads it back: an allocation, a
 kernel and a copy to the host.
 """

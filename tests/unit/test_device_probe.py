@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import pytest
 
-from checks import frameworks, probe
+from checks import probe
 from checks.doctor import rules
-from checks.doctor.rules import mlx, tensorflow, torch
+from checks.doctor.rules import mlx, torch
+from checks.doctor.rules import tensorflow as tf
+from checks.doctor.rules.probe import device_probe
 
 # actions/runner-images#9918 (torch 2.3, macos-14 arm64, image 2.316.1): is_available() True, then this.
 HOSTED_MPS = (
@@ -40,51 +42,45 @@ def test_failed_and_usable_read_the_probe_and_a_report_without_one():
     assert probe.usable({}, "mps") and probe.failed({}) == {}  # a report from before the probe
 
 
-def _rule(module, framework: str):
-    [found] = [r for r in module.RULES if r.id == f"{framework}-device-probe"]
-    return found
-
-
-@pytest.mark.parametrize(
-    ("module", "framework"), [(torch, "torch"), (tensorflow, "tensorflow"), (mlx, "mlx")]
-)
-def test_every_framework_lists_its_device_probe_rule(module, framework):
-    assert framework in frameworks.NAMES
-    assert _rule(module, framework) in rules.RULES
+def test_the_rule_is_listed_once_after_every_framework_rule():
+    ids = [r.id for r in rules.RULES]
+    assert ids.count("device-probe") == 1
+    assert ids.index("device-probe") > max(ids.index(r.id) for r in (*torch.RULES, *tf.RULES, *mlx.RULES))
 
 
 def test_the_hosted_mps_is_a_failing_finding_with_the_fix():
-    found = _rule(torch, "torch")({"torch": {"import_error": None, "probe": {"mps": HOSTED_MPS}}})
+    found = device_probe({"torch": {"import_error": None, "probe": {"mps": HOSTED_MPS}}})
     assert found is not None and found.status == "fail"
-    assert found.summary.startswith(
-        "torch: mps reports available but cannot run a tiny op: RuntimeError: MPS"
-    )
-    assert "nothing else is left but the CPU" in found.meaning
+    assert found.summary.startswith("torch mps reports available but cannot run a tiny op: RuntimeError: MPS")
+    assert "nothing is left but the CPU" in found.meaning
     assert "--device cpu" in found.fix
 
 
 def test_one_failing_gpu_of_two_is_named_and_the_other_still_used():
-    facts = {
-        "torch": {"import_error": None, "probe": {"cuda:0": None, "cuda:1": "torch.OutOfMemoryError: x"}}
-    }
-    found = _rule(torch, "torch")(facts)
-    assert found is not None and found.status == "fail" and "cuda:1 reports available" in found.summary
-    assert "nothing else is left" not in found.meaning
+    probed = {"cuda:0": None, "cuda:1": "OutOfMemoryError: CUDA out of memory. Tried to allocate 2.00 MiB."}
+    found = device_probe({"torch": {"import_error": None, "probe": probed}})
+    assert found is not None and found.status == "fail"
+    assert found.summary.startswith(
+        "torch cuda:1 reports available but cannot run a tiny op: OutOfMemoryError"
+    )
+    assert "nothing is left" not in found.meaning
 
 
 @pytest.mark.parametrize(
     "facts",
     [
-        {},  # doctor was not asked about torch
-        {"torch": {"import_error": "ImportError: x"}},
+        {},  # doctor was not asked about a framework
+        {"torch": {"import_error": "ImportError: x", "probe": {"mps": HOSTED_MPS}}},
         {"torch": {"import_error": None, "version": "2.8.0"}},  # recorded before the probe existed
         {"torch": {"import_error": None, "probe": {}}},  # no device reported available
     ],
 )
 def test_the_rule_does_not_apply_without_a_probed_device(facts):
-    assert _rule(torch, "torch")(facts) is None
+    assert device_probe(facts) is None
 
 
-def test_a_device_that_ran_the_op_is_ok():
-    found = _rule(mlx, "mlx")({"mlx": {"import_error": None, "probe": {"gpu": None}}})
-    assert found is not None and found.status == "ok" and "gpu ran a tiny op" in found.summary
+def test_devices_that_ran_the_op_are_ok_across_frameworks():
+    found = device_probe({"mlx": {"import_error": None, "probe": {"gpu": None}},
+                          "tensorflow": {"import_error": None, "probe": {"/GPU:0": None}}})  # fmt: skip
+    assert found is not None and found.status == "ok"
+    assert "tensorflow /GPU:0, mlx gpu: a tiny op ran" in found.summary

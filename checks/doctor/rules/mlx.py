@@ -18,7 +18,6 @@ from checks.doctor.rule import (
     under_rosetta,
     version,
 )
-from checks.doctor.rules.probe import device_probe
 
 
 def _floors() -> tuple[str, str]:
@@ -172,4 +171,4 @@ def mlx_float64(f: dict) -> Finding | None:
     )
 
 
-RULES = (mlx_python, mlx_macos, mlx_rosetta, mlx_import, mlx_metal, device_probe("mlx"), mlx_float64)
+RULES = (mlx_python, mlx_macos, mlx_rosetta, mlx_import, mlx_metal, mlx_float64)

@@ -7,7 +7,6 @@ import re
 from pathlib import Path
 
 from checks.doctor.rule import Finding, first_line, on_apple_silicon, on_mac, rule, version
-from checks.doctor.rules.probe import device_probe
 
 # TF (major, minor) -> the tensorflow-metal to pair it with, from the data file `nox -s pair` uses too (its
 # sources are in the file): Apple's table, then the binaries' rows where they differ from it or Apple is
@@ -304,4 +303,4 @@ def tf_gpu(f: dict) -> Finding | None:
     )
 
 
-RULES = (tf_import, numpy_tf, tf_metal_python, tf_metal_pair, keras_3, tf_gpu, device_probe("tensorflow"))
+RULES = (tf_import, numpy_tf, tf_metal_python, tf_metal_pair, keras_3, tf_gpu)

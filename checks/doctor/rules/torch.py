@@ -21,7 +21,6 @@ from checks.doctor.rule import (
     under_rosetta,
     version,
 )
-from checks.doctor.rules.probe import device_probe
 
 # CUDA minor-version compatibility: a CUDA 12.x build runs on any driver >= 525 (NVIDIA's "Minor Version
 # Compatibility" table: 12.x >= 525, 11.x >= 450, 13.x >= 580).
@@ -501,6 +500,6 @@ def cuda_out_of_memory(f: dict) -> Finding | None:
 
 
 RULES = (
-    torch_import, torch_macos_wheel, torch_mps, torch_cuda, device_probe("torch"),
+    torch_import, torch_macos_wheel, torch_mps, torch_cuda,
     mps_unsupported_op, mps_out_of_memory, mps_float64, cuda_out_of_memory,
 )  # fmt: skip
