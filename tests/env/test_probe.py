@@ -14,7 +14,7 @@ from checks import frameworks, probe, verify
 
 OPS = {"torch": probe.torch_op, "tensorflow": probe.tensorflow_op, "mlx": probe.mlx_op}
 # GitHub's hosted Apple Silicon runners: torch says MPS is available, the first tensor fails
-# (actions/runner-images#9918, torch 2.3 on macos-14 arm64, image 2.316.1; pytorch/vision#8433).
+# (actions/runner-images#9918, reported 2024-05-23 on the macOS 13 and 14 arm64 images; pytorch/vision#8433).
 HOSTED_MPS = (
     "RuntimeError: MPS backend out of memory (MPS allocated: 0 bytes, other allocations: 0 bytes, max "
     "allowed: 7.93 GB). Tried to allocate 256 bytes on private pool. Use "

@@ -11,7 +11,7 @@ from checks.doctor.rules import mlx, torch
 from checks.doctor.rules import tensorflow as tf
 from checks.doctor.rules.probe import device_probe
 
-# actions/runner-images#9918 (torch 2.3, macos-14 arm64, image 2.316.1): is_available() True, then this.
+# actions/runner-images#9918 (2024-05-23, the macOS 13 and 14 arm64 images): MPS available, then this.
 HOSTED_MPS = (
     "RuntimeError: MPS backend out of memory (MPS allocated: 0 bytes, other allocations: 0 bytes, max "
     "allowed: 7.93 GB). Tried to allocate 256 bytes on private pool. Use "
