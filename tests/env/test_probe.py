@@ -1,6 +1,6 @@
-"""The device probe (checks/probe.py) with the real frameworks: a device that works passes, one that cannot
-hold a tensor fails with one line and is not chosen, and verify then runs on what is left (or on the CPU,
-as `--device cpu` asks)."""
+"""The device probe (checks/core/probe.py, with each framework's probe_op) with the real frameworks: a device
+that works passes, one that cannot hold a tensor fails with one line and is not chosen, and verify then runs
+on what is left (or on the CPU, as `--device cpu` asks)."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ import sys
 
 import pytest
 
-from checks import frameworks, probe, verify
+from checks import frameworks, verify
+from checks.core import probe
 
-OPS = {"torch": probe.torch_op, "tensorflow": probe.tensorflow_op, "mlx": probe.mlx_op}
 # GitHub's hosted Apple Silicon runners: torch says MPS is available, the first tensor fails
 # (actions/runner-images#9918, reported 2024-05-23 on the macOS 13 and 14 arm64 images; pytorch/vision#8433).
 HOSTED_MPS = (
@@ -31,7 +31,7 @@ def _load(name: str):
 @pytest.mark.parametrize("name", frameworks.NAMES)
 def test_the_cpu_and_every_chosen_device_pass_the_probe(name):
     fw = _load(name)
-    assert probe.attempt(OPS[name](fw.CPU_DEVICE)) is None
+    assert probe.attempt(fw.probe_op(fw.CPU_DEVICE)) is None
     info = fw.accelerators()
     kind, devices = fw.best_devices(info)
     for device in devices if kind != "cpu" else []:
@@ -55,7 +55,7 @@ def test_a_device_that_is_not_there_fails_the_probe_in_one_line(name):
         if fw.best_devices()[0] != "cpu":
             pytest.skip("this MLX has a GPU; the failure path needs one without")
         absent = "gpu"
-    error = probe.attempt(OPS[name](absent))
+    error = probe.attempt(fw.probe_op(absent))
     assert error and "\n" not in error, error
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from checks import probe
+from checks.core import probe
 from checks.doctor import rules
 from checks.doctor.rules import mlx, torch
 from checks.doctor.rules import tensorflow as tf

@@ -1,4 +1,4 @@
-"""tools/disksize.py on real folders with real du: each folder's size, and a total that counts a file
+"""tools/session/disksize.py on real folders with real du: each folder's size, and a total that counts a file
 hard-linked into two of them once (as uv's installs are linked from its cache)."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ import os
 
 import pytest
 
-from tools import disksize
+from tools.session import disksize
 
 MIB = 1024 * 1024
 

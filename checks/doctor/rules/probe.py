@@ -1,4 +1,4 @@
-"""A device a framework reports available that cannot run a tiny op (checks/probe.py's probe): rule
+"""A device a framework reports available that cannot run a tiny op (checks/core/probe.py's probe): rule
 `device-probe`, over every framework doctor was asked about.
 
 The facts are each framework's `doctor_facts()["probe"]`: {device: None when the op ran, else its error}.
@@ -6,6 +6,8 @@ A fact set recorded before the probe existed has none, and the rule does not app
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 from checks import frameworks
 from checks.doctor.rule import Finding, first_line, rule
@@ -16,7 +18,7 @@ FIX = (
 )
 
 
-def _probed(f: dict) -> dict[str, str | None]:
+def _probed(f: dict[str, Any]) -> dict[str, str | None]:
     """{"torch mps": None | error, ...} for every framework that imported and probed a device."""
     found: dict[str, str | None] = {}
     for name in frameworks.NAMES:
@@ -36,7 +38,7 @@ def _probed(f: dict) -> dict[str, str | None]:
     "memory is full",
     fix=FIX,
 )
-def device_probe(f: dict) -> Finding | None:
+def device_probe(f: dict[str, Any]) -> Finding | None:
     probed = _probed(f)
     if not probed:  # no framework asked, none imported, none reported a device, or recorded before the probe
         return None
