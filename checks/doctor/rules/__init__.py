@@ -1,8 +1,9 @@
 """Every rule, in the order the report shows them: the machine, then the Python, then each framework.
 
 Areas: machine.py (the Mac, the shell's GPU switches, the NVIDIA driver), environment.py (the Pythons
-that build the environments, and the build), numerics.py (a failed case of verify's numerics suite, last
-before error-text: any framework's), and one module per registered framework that has rules of
+that build the environments, and the build), probe.py (the device probe, over every framework) and
+numerics.py (a failed case of verify's numerics suite, any framework's), both after the framework rules,
+and one module per registered framework that has rules of
 its own, named as the registry names it (torch.py, tensorflow.py): a framework added to the registry
 brings its rules by adding checks/doctor/rules/NAME.py, with RULES in its order. Rules that explain an
 error text the user gave (`error=True`, e.g. torch's MPS errors) sit among their framework's; the last
@@ -18,7 +19,7 @@ from typing import Any
 
 from checks import frameworks
 from checks.doctor.rule import Finding, Rule, error_text, rule
-from checks.doctor.rules import environment, machine, numerics
+from checks.doctor.rules import environment, machine, numerics, probe
 
 
 def _framework_rules() -> tuple[Rule, ...]:
@@ -30,10 +31,16 @@ def _framework_rules() -> tuple[Rule, ...]:
     return tuple(found)
 
 
-# The machine's Apple checks, then the Python and the build, then NVIDIA, then each framework's.
+# The machine's Apple checks, then the Python and the build, then NVIDIA, then each framework's, then the
+# device probe over them all, then a failed case of verify's numerics suite (any framework's).
 _AREAS: tuple[Rule, ...] = (
-    *machine.APPLE, *environment.RULES, *machine.NVIDIA, *_framework_rules(), *numerics.RULES
-)  # fmt: skip
+    *machine.APPLE,
+    *environment.RULES,
+    *machine.NVIDIA,
+    *_framework_rules(),
+    *probe.RULES,
+    *numerics.RULES,
+)
 # An exception's line in a traceback or a log: "TypeError: ...", "torch.OutOfMemoryError: ...".
 _EXCEPTION_LINE = re.compile(r"^\s*(?:[\w.]+\.)?\w*(?:Error|Exception|Warning)\b.*$", re.M)
 
