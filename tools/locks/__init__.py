@@ -180,7 +180,9 @@ def stamped(
     lock: Lock, text: str, read: Callable[[Path], str] = Path.read_text, uv_version: str | None = None
 ) -> str:
     """The lock text with a fresh stamp: after uv's two header lines, or on top of conda-lock's file.
-    A uv lock's stamp ends with the version of the uv that wrote it."""
+    A uv lock's stamp ends with the version of the uv that wrote it: `uv_version`, else the one its old
+    stamp records (restamping is not rewriting)."""
+    uv_version = uv_version or made_by(text)
     text = strip_stamp(text)
     block = "".join(line + "\n" for line in stamp_block(lock, text, read, uv_version))
     if lock.kind == "conda-lock":
