@@ -5,8 +5,8 @@
   (installed).
 - ``locks``: what each lock is made from and whether it is current (``tools.locks``), and the relock itself
   (``tools.locks.relock``): `nox -s lock`.
-- ``session``: what every nox session needs: our venvs (venvs), the Pythons (interpreters), the verify record
-  (results).
+- ``session``: what every nox session needs: the table read once and the venvs built from locks (build, with
+  venvs), the Pythons (interpreters), the verify record (results), the host tools' bootstrap (lockinstall).
 - ``mac``: the macOS binary evidence from real wheels: the wheels' download cache (wheelcache), the Mach-O
   reader (macho), every lock's wheels (wheels), TensorFlow and tensorflow-metal pairs (tfpair, tfmatrix).
 - ``plots``: the bench and model-bench tables and plots (benchplot, modelplot).

@@ -3,6 +3,7 @@ environment the same way (`tests(env='unit')` like `verify(env='torch')`)."""
 
 from __future__ import annotations
 
+import functools
 import re
 import subprocess
 import sys
@@ -13,15 +14,16 @@ from tools.envs import envspec
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def listed() -> list[str]:
+@functools.lru_cache(maxsize=1)  # one `nox -l` for every test that reads the listing
+def listed() -> tuple[str, ...]:
     done = subprocess.run(
         [sys.executable, "-m", "nox", "--script-mode", "none", "--no-color", "-l"],
         cwd=ROOT, capture_output=True, text=True, check=True,
     )  # fmt: skip
     # "* verify(env='torch') [verify] -> ...": the name, its tags dropped (nox -t TAG selects by them)
-    return [
+    return tuple(
         re.sub(r" \[[^]]*\](?= -> )", "", ln) for ln in done.stdout.splitlines() if ln[:2] in ("* ", "- ")
-    ]
+    )
 
 
 def test_a_bare_nox_runs_verify_and_only_verify():
