@@ -25,6 +25,8 @@ from typing import Any
 from checks import argcheck, mps_ops
 
 SCHEMA_VERSION = 1
+# Ops that mark a region for the profiler (torch.optim's step is one), no computation: left out.
+MARKERS = ("profiler::",)
 
 
 def _macos(text: str) -> tuple[int, ...]:
@@ -66,7 +68,8 @@ def judge(recorder: Any, table: dict[str, mps_ops.OpFacts]) -> tuple[list[dict[s
     for name, record in sorted(recorder.ops.items(), key=lambda kv: -kv[1].seconds):
         facts = mps_ops.verdict(table, name) if name.startswith("aten::") else None
         if facts is None:
-            others.append(name)
+            if not name.startswith(MARKERS):
+                others.append(name)
             continue
         rows.append({
             "op": name, "mps": facts.mps, "why": facts.why, "calls": record.calls,

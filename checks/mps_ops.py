@@ -32,8 +32,8 @@ from typing import Any
 # TORCH_LIBRARY_IMPL(aten, MPS, m): each is a CPU fallback (mps_fallback, which copies to the CPU, runs there
 # and copies back) with no error, and `_slow_conv2d_forward` a stub that only asserts (called only when a
 # tensor is on the CPU and the other on MPS). Read from pytorch/pytorch at commit 035290b77d8b (the public
-# snapshot the audit was built against; docs/audit.md cites it). None of them has an MPS kernel in the yaml
-# of 2.8.0 or 2.15.0 (a kernel and a fallback for one op would not both register).
+# snapshot the audit was built against; docs/audit.md cites it; the snapshot of each release's tag was too
+# large to fetch here). An op with an MPS kernel in the yaml is judged by the yaml (see judge_all).
 CPU_FALLBACK_OPS = frozenset(
     ["embedding_renorm_", "linalg_svd", "linalg_svd.U", "col2im", "upsample_nearest3d.vec"]
 )
@@ -115,15 +115,17 @@ def judge_all(torchgen_dir: Path) -> dict[str, OpFacts]:
     for f in parsed.native_functions:
         name = str(f.func.name)
         delegate = by_name.get(f.structured_delegate) if f.structured_delegate else None
-        if name in CPU_FALLBACK_OPS:
-            table[name] = OpFacts(MISSING, "MPSFallback.mm registers a CPU fallback", None, cpu_fallback=True)
-        elif name in RAISING_STUB_OPS:
-            table[name] = OpFacts(MISSING, "MPSFallback.mm registers a stub that only raises", None)
-        elif mps.has_kernel(f):
+        # The yaml's MPS kernel first: the fallback list is from an older snapshot (col2im has had a kernel
+        # since, compiled as wrapper_MPS__col2im in 2.8.0 and 2.15.0), and a release cannot register both.
+        if mps.has_kernel(f):
             table[name] = OpFacts(KERNEL, "MPS kernel", _wrapper_names(f, mps, None))
         elif delegate is not None and mps.has_kernel(delegate):
             why = f"MPS kernel via structured_delegate {f.structured_delegate}"
             table[name] = OpFacts(KERNEL, why, _wrapper_names(f, mps, delegate))
+        elif name in CPU_FALLBACK_OPS:
+            table[name] = OpFacts(MISSING, "MPSFallback.mm registers a CPU fallback", None, cpu_fallback=True)
+        elif name in RAISING_STUB_OPS:
+            table[name] = OpFacts(MISSING, "MPSFallback.mm registers a stub that only raises", None)
         elif f.has_composite_explicit_autograd_kernel:
             table[name] = OpFacts(COMPOSITE, "CompositeExplicitAutograd", None)
         elif f.has_composite_explicit_autograd_non_functional_kernel:
