@@ -75,10 +75,22 @@ def judge(recorder: Any, table: dict[str, mps_ops.OpFacts]) -> tuple[list[dict[s
             "op": name, "mps": facts.mps, "why": facts.why, "calls": record.calls,
             "dtypes": sorted(record.dtypes), "cpu_ms": round(record.seconds * 1e3, 3),
             "cpu_share": round(record.seconds / total, 4), "cpu_fallback": facts.cpu_fallback,
+            "via": [f"aten::{op}" for op in facts.via] if facts.via else None,
+            "cpu_only": facts.cpu_only,
             # the op the NotImplementedError names on a Mac (None: it never raises)
-            "error_names": None if facts.mps != mps_ops.MISSING or facts.cpu_fallback else name,
+            "error_names": _error_name(name, facts, table),
         })  # fmt: skip
     return rows, sorted(others)
+
+
+def _error_name(name: str, facts: mps_ops.OpFacts, table: dict[str, mps_ops.OpFacts]) -> str | None:
+    """The op a Mac's NotImplementedError would name for this recorded op; None when it would not raise."""
+    if facts.mps != mps_ops.MISSING or facts.cpu_fallback:
+        return None
+    for op in facts.via or []:  # a CPU-only choice: MPS runs (and misses) another op
+        if table[op].mps == mps_ops.MISSING:
+            return f"aten::{op}"
+    return name
 
 
 def dtype_notes(recorder: Any, floor: tuple[int, ...] | None) -> list[dict[str, Any]]:
@@ -98,6 +110,17 @@ def dtype_notes(recorder: Any, floor: tuple[int, ...] | None) -> list[dict[str, 
                    if refused else f"bfloat16 runs on MPS from macOS 14, this environment's floor is {shown}")  # fmt: skip
         notes.append({"dtype": f.dtype, "op": f.op, "shape": f.shape, "refused": refused, "why": why})
     return notes
+
+
+def dtype_lines(notes: list[dict[str, Any]]) -> list[str]:
+    """One line per dtype: how many ops, the first few with a tensor's shape, and what MPS makes of it."""
+    lines = []
+    for dtype in sorted({n["dtype"] for n in notes}):
+        mine = [n for n in notes if n["dtype"] == dtype]
+        shown = ", ".join(f"{n['op']} {n['shape']}" for n in mine[:3]) + (", ..." if mine[3:] else "")
+        verdict = "refused on MPS" if any(n["refused"] for n in mine) else "note"
+        lines.append(f"dtype {dtype}: {verdict}: {mine[0]['why']}; {len(mine)} ops ({shown})")
+    return lines
 
 
 def summary_line(report: dict[str, Any]) -> str:
@@ -207,8 +230,12 @@ def main(argv: list[str] | None = None) -> int:
         print(("  " if r is not report else "") + summary_line(r) + (f" [{r['env']}]" if r["env"] else ""))
     for line in table_lines(report, others):
         print(line)
-    for n in report["dtypes"]:
-        print(f"dtype {n['dtype']} in {n['op']} {n['shape']}: {n['why']}" + (" (refused)" if n["refused"] else ""))
+    for line in dtype_lines(report["dtypes"]):
+        print(line)
+    cpu_only = [o["op"] for o in report["ops"] if o.get("cpu_only")]
+    if cpu_only:
+        print(f"note: {', '.join(cpu_only)} have a CPU kernel and no CUDA one: if one is the CPU backend's own "
+              "choice, MPS may run another op in its place (docs/audit.md, limits)")  # fmt: skip
     if report["other_ops"]:
         print(f"not judged (not in native_functions.yaml): {', '.join(report['other_ops'])}")
     print(fix_line(report, others))

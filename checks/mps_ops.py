@@ -42,9 +42,26 @@ MPS_FALLBACK_SOURCE = (
     "https://github.com/pytorch/pytorch/blob/035290b77d8b4bd106cf5f9a728516d4335d5a42/"
     "aten/src/ATen/mps/MPSFallback.mm"
 )
+# Ops that exist because the CPU was chosen: a composite op (lstm, scaled_dot_product_attention) looks at its
+# tensors' device and calls a CPU-only kernel here, another op on MPS. The recorder sees the CPU's choice, so
+# the verdict is that of the ops MPS would run instead (each all the way from its own yaml entry).
+_SDPA = (
+    "scaled_dot_product_attention takes its CPU flash kernel for CPU tensors; on MPS it runs "
+    "_scaled_dot_product_attention_math_for_mps, or with gradients the math decomposition into bmm and "
+    "softmax (aten/src/ATen/native/transformers/attention.cpp)"
+)
+_LSTM = "lstm() calls _lstm_mps for MPS tensors, mkldnn_rnn_layer for CPU ones (aten/src/ATen/native/RNN.cpp)"
+CPU_CHOICES: dict[str, tuple[tuple[str, ...], str]] = {
+    "_scaled_dot_product_flash_attention_for_cpu": (
+        ("_scaled_dot_product_attention_math_for_mps", "bmm", "_softmax"), _SDPA
+    ),
+    "_scaled_dot_product_flash_attention_for_cpu_backward": (("bmm", "_softmax_backward_data"), _SDPA),
+    "mkldnn_rnn_layer": (("_lstm_mps",), _LSTM),
+    "mkldnn_rnn_layer_backward": (("lstm_mps_backward",), _LSTM),
+}
 KERNEL, COMPOSITE, MISSING = "kernel", "composite", "missing"
 # Bump when the cached table's shape changes.
-TABLE_VERSION = 1
+TABLE_VERSION = 3
 
 
 class YamlError(Exception):
@@ -59,6 +76,10 @@ class OpFacts:
     why: str  # the yaml's reason, e.g. "MPS kernel via structured_delegate add.out"
     wrapper: str | None  # the MPS kernel's wrapper function in RegisterMPS.cpp, for the binary check
     cpu_fallback: bool = False  # MPSFallback.mm registers a CPU fallback: it never raises, always slow
+    via: list[str] | None = None  # a CPU-only choice (CPU_CHOICES): the ops MPS runs in its place
+    # missing, with a CPU kernel and no CUDA one: possibly a CPU backend's own choice that CPU_CHOICES does
+    # not know yet (MPS would then run another op); the report says so
+    cpu_only: bool = False
 
 
 def yaml_files(torchgen_dir: Path) -> tuple[Path, Path]:
@@ -109,7 +130,8 @@ def judge_all(torchgen_dir: Path) -> dict[str, OpFacts]:
     if not native.is_file():
         raise YamlError(f"expected {native} (shipped in the torch wheel), got no such file: reinstall torch")
     parsed = parse_native_yaml(str(native), str(tags))
-    mps = parsed.backend_indices[DispatchKey.MPS]
+    backends = parsed.backend_indices
+    mps = backends[DispatchKey.MPS]
     by_name = {f.func.name: f for f in parsed.native_functions}
     table: dict[str, OpFacts] = {}
     for f in parsed.native_functions:
@@ -133,7 +155,13 @@ def judge_all(torchgen_dir: Path) -> dict[str, OpFacts]:
         elif f.has_composite_implicit_autograd_kernel:
             table[name] = OpFacts(COMPOSITE, "CompositeImplicitAutograd", None)
         else:
-            table[name] = OpFacts(MISSING, "no MPS kernel in native_functions.yaml", None)
+            cpu_only = backends[DispatchKey.CPU].has_kernel(f) and not backends[DispatchKey.CUDA].has_kernel(f)
+            table[name] = OpFacts(MISSING, "no MPS kernel in native_functions.yaml", None, cpu_only=cpu_only)
+    for name, (instead, why) in CPU_CHOICES.items():
+        if name in table and all(op in table for op in instead):
+            verdicts = {table[op].mps for op in instead}
+            worst = next(v for v in (MISSING, COMPOSITE, KERNEL) if v in verdicts or v == KERNEL)
+            table[name] = OpFacts(worst, f"the CPU's own choice: {why}", None, via=list(instead))
     return table
 
 

@@ -19,7 +19,9 @@ import argparse
 import base64
 import hashlib
 import json
+import os
 import re
+import subprocess
 import sys
 import tempfile
 import zipfile
@@ -103,14 +105,43 @@ def facts(version: str, python: str, floor: str) -> dict[str, object]:
     }
 
 
+_JUDGE = (
+    "import json, sys; from pathlib import Path; from checks import mps_ops; "
+    "t = mps_ops.judge_all(Path(sys.argv[1])); "
+    "print(json.dumps({op: t[op].mps if op in t else None for op in sys.argv[2:]}))"
+)
+
+
+def release_verdicts(version: str, python: str, floor: str, ops: list[str]) -> dict[str, str | None]:
+    """The audit's verdict for each op (`name.overload`) in that release, from its macOS wheel's yaml read by
+    that wheel's own torchgen (first on the path of a child Python, which needs PyYAML): how the table of
+    first releases in docs/audit.md was made. None: the release has no such op."""
+    wheel = macos_wheel(version, python, floor)
+    with zipfile.ZipFile(wheel) as zf, tempfile.TemporaryDirectory() as tmp:
+        zf.extractall(tmp, [n for n in zf.namelist() if n.startswith("torchgen/")])
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join([tmp, str(wheelcache.ROOT)])}
+        done = subprocess.run([sys.executable, "-c", _JUDGE, str(Path(tmp) / "torchgen"), *ops],
+                              capture_output=True, text=True, env=env)  # fmt: skip
+    if done.returncode:
+        last = (done.stderr.strip().splitlines() or ["no output"])[-1]
+        raise wheelcache.WheelError(f"torch {version}: expected its torchgen to read its yaml, got {last}")
+    found: dict[str, str | None] = json.loads(done.stdout)
+    return found
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tools.mps_binary", description=__doc__.split("\n")[0])
     parser.add_argument("--torch", required=True, metavar="VERSION", help="e.g. 2.8.0")
     parser.add_argument("--python", required=True, metavar="X.Y", help="the CPython of the wheel, e.g. 3.9")
     parser.add_argument("--floor", default="14.0", help="the oldest macOS to accept the wheel for")
     parser.add_argument("--json", type=Path, help="write the facts here")
+    parser.add_argument("--ops", default="", help="comma-separated name.overload: print their verdicts only")
     args = parser.parse_args(argv)
     try:
+        if args.ops:
+            for op, verdict in release_verdicts(args.torch, args.python, args.floor, args.ops.split(",")).items():
+                print(f"torch {args.torch} {op}: {verdict or 'no such op'}")
+            return 0
         found = facts(args.torch, args.python, args.floor)
     except wheelcache.WheelError as exc:
         print(f"mps_binary: error: {exc}", file=sys.stderr)
