@@ -154,12 +154,21 @@ BAD = {
 
 
 @pytest.mark.parametrize("case", BAD, ids=list(BAD))
-def test_bad_input_is_one_line_and_exit_2(case, tmp_path):
+def test_bad_input_is_one_line_and_exit_2(case, tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(ROOT)  # the user's modules import from the repository root
     argv, expected = BAD[case]
-    done = subprocess.run([sys.executable, "-m", "checks.audit", *argv, "--out-dir", str(tmp_path)],
-                          cwd=ROOT, capture_output=True, text=True)  # fmt: skip
-    assert done.returncode == 2, done.stderr
-    lines = done.stderr.strip().splitlines()
-    assert len(lines) == 1 and "Traceback" not in done.stderr, done.stderr
+    assert audit.main([*argv, "--out-dir", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in err, err
     assert lines[0].startswith("audit: error: expected") and expected in lines[0], lines[0]
     assert not list(tmp_path.glob("audit-*.json"))  # nothing half-written
+
+
+def test_the_command_line_refuses_in_one_line_too(tmp_path):
+    """`python -m checks.audit` itself: exit 2, one line, no traceback (argparse's own errors: exit 2 too)."""
+    for argv in (["--step", "tests.env.audit_steps:raising_step"], ["--input", "2,3"]):
+        done = subprocess.run([sys.executable, "-m", "checks.audit", *argv, "--out-dir", str(tmp_path)],
+                              cwd=ROOT, capture_output=True, text=True)  # fmt: skip
+        assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr
+        assert "error:" in done.stderr.strip().splitlines()[-1]
