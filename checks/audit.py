@@ -184,11 +184,15 @@ def run(args: argparse.Namespace) -> tuple[dict[str, Any], int]:
     table, digest = mps_ops.table_for(mps_ops.installed_torchgen())
     label = args.step or f"{args.model}()'s training step"
     step = mps_audit.user_step(args.step) if args.step else mps_audit.model_step(args.model, args.input)
-    plain = None
+    plain = plain_cpu = None
     if args.time_plain:  # a first, untimed run warms the allocator and caches, as the recorded run finds them
         mps_audit.run_plain(step)
+        cpu = time.process_time()
         plain = mps_audit.run_plain(step)
+        plain_cpu = time.process_time() - cpu
+    cpu = time.process_time()  # CPU seconds of all threads: what a loaded machine does not inflate
     recorder, seconds = mps_audit.run_recorded(step, label)
+    step_cpu = time.process_time() - cpu
     rows, others = judge(recorder, table)
     notes = dtype_notes(recorder, args.macos_floor)
     missing = sorted(o["op"] for o in rows if o["mps"] == mps_ops.MISSING)
@@ -205,6 +209,8 @@ def run(args: argparse.Namespace) -> tuple[dict[str, Any], int]:
         "dtypes": notes,
         "step_s": round(seconds, 3),
         "plain_step_s": None if plain is None else round(plain, 3),
+        "step_cpu_s": round(step_cpu, 3),
+        "plain_step_cpu_s": None if plain_cpu is None else round(plain_cpu, 3),
         "wall_s": round(time.perf_counter() - started, 3),
         "threads": torch.get_num_threads(),
     }
