@@ -33,13 +33,17 @@ def _macos(text: str) -> tuple[int, ...]:
     try:
         return tuple(int(p) for p in text.split("."))
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a macOS version such as 12.3 or 14.0, got {text!r}") from None
+        raise argparse.ArgumentTypeError(
+            f"expected a macOS version such as 12.3 or 14.0, got {text!r}"
+        ) from None
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m checks.audit", description=__doc__.split("\n")[0])
     what = parser.add_mutually_exclusive_group(required=True)
-    what.add_argument("--step", metavar="MODULE:FUNCTION", help="a zero-argument function running one step on the CPU")
+    what.add_argument(
+        "--step", metavar="MODULE:FUNCTION", help="a zero-argument function running one step on the CPU"
+    )
     what.add_argument("--model", metavar="MODULE:FACTORY", help="a function returning a torch.nn.Module")
     parser.add_argument("--input", action="append", default=[], metavar="SHAPE[:DTYPE]",
                         help="the model's input (repeatable), e.g. 8,3,224,224 or 4,128:int64")  # fmt: skip
@@ -47,8 +51,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--macos-floor", type=_macos, default=None, metavar="X.Y",
                         help="the oldest macOS the environment serves (bfloat16 needs 14)")  # fmt: skip
     parser.add_argument("--out-dir", type=argcheck.output_dir, default=Path("results"),
-                        help="where audit-<env>.json goes, and other environments' reports are read")  # fmt: skip
-    parser.add_argument("--strict", action="store_true", help="exit 1 when an op is missing or a dtype refused")
+                        help="for audit-<env>.json; other envs' reports are read there")  # fmt: skip
+    parser.add_argument(
+        "--strict", action="store_true", help="exit 1 when an op is missing or a dtype refused"
+    )
     parser.add_argument("--time-plain", action="store_true",
                         help="also time the step without the recorder (the recorder's overhead)")  # fmt: skip
     args = parser.parse_args(argv)
@@ -58,7 +64,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def target_name(args: argparse.Namespace) -> str:
-    return f"--step {args.step}" if args.step else " ".join([f"--model {args.model}", *(f"--input {i}" for i in args.input)])
+    return (
+        f"--step {args.step}"
+        if args.step
+        else " ".join([f"--model {args.model}", *(f"--input {i}" for i in args.input)])
+    )
 
 
 def judge(recorder: Any, table: dict[str, mps_ops.OpFacts]) -> tuple[list[dict[str, Any]], list[str]]:
@@ -100,14 +110,21 @@ def dtype_notes(recorder: Any, floor: tuple[int, ...] | None) -> list[dict[str, 
             refused, why = True, "MPS has no float64: the tensor must be float32 on a Mac"
         elif f.dtype.startswith("complex"):
             refused = f.dtype != "complex64"
-            why = "MPS has no complex128" if refused else "complex64 on MPS needs macOS 14 and not every op has it"
+            why = (
+                "MPS has no complex128"
+                if refused
+                else "complex64 on MPS needs macOS 14 and not every op has it"
+            )
         elif floor is None:
             refused, why = False, "bfloat16 on MPS needs macOS 14 (the environment's floor is unknown)"
         else:
             refused = floor < (14, 0)
             shown = ".".join(map(str, floor))
-            why = (f"bfloat16 on MPS needs macOS 14; this environment serves macOS {shown}+"
-                   if refused else f"bfloat16 runs on MPS from macOS 14, this environment's floor is {shown}")  # fmt: skip
+            why = (
+                f"bfloat16 on MPS needs macOS 14; this environment serves macOS {shown}+"
+                if refused
+                else f"bfloat16 runs on MPS from macOS 14, this environment's floor is {shown}"
+            )
         notes.append({"dtype": f.dtype, "op": f.op, "shape": f.shape, "refused": refused, "why": why})
     return notes
 
@@ -127,7 +144,8 @@ def summary_line(report: dict[str, Any]) -> str:
     ops, missing = report["ops"], report["missing"]
     head = f"torch {report['torch_release']}"
     if not missing:
-        return f"{head}: all {len(ops)} ops run on MPS ({sum(o['mps'] == 'kernel' for o in ops)} kernels, the rest composite)"
+        kernels = sum(o["mps"] == mps_ops.KERNEL for o in ops)
+        return f"{head}: all {len(ops)} ops run on MPS ({kernels} kernels, the rest composite)"
     share = sum(o["cpu_share"] for o in ops if o["mps"] == mps_ops.MISSING)
     shown = ", ".join(missing[:4]) + (", ..." if missing[4:] else "")
     return (
@@ -153,11 +171,16 @@ def table_lines(report: dict[str, Any], others: list[dict[str, Any]]) -> list[st
     columns = [report, *others]
     heads = [f"torch {r['torch_release']}" for r in columns]
     verdicts = [{o["op"]: o["mps"] for o in r["ops"]} for r in columns]
-    lines = ["| op | calls | dtypes | CPU share | " + " | ".join(heads) + " |", "|---|---|---|---|" + "---|" * len(heads)]
+    lines = [
+        "| op | calls | dtypes | CPU share | " + " | ".join(heads) + " |",
+        "|---|---|---|---|" + "---|" * len(heads),
+    ]
     for o in report["ops"]:
         cells = [v.get(o["op"], "not run") for v in verdicts]
         lines.append(
-            f"| {o['op']} | {o['calls']} | {','.join(o['dtypes'])} | {o['cpu_share']:.1%} | " + " | ".join(cells) + " |"
+            f"| {o['op']} | {o['calls']} | {','.join(o['dtypes'])} | {o['cpu_share']:.1%} | "
+            + " | ".join(cells)
+            + " |"
         )
     return lines
 
@@ -167,18 +190,22 @@ def fix_line(report: dict[str, Any], others: list[dict[str, Any]]) -> str:
         return "fix: none needed: every op has an MPS kernel or decomposes into ops that have one"
     clean = [o for o in others if not o["missing"]]
     if clean:
-        names = ", ".join(f"{o['env'] or 'torch ' + o['torch_release']} (torch {o['torch_release']})" for o in clean)
-        return f"fix: {names} runs every op on MPS; or set PYTORCH_ENABLE_MPS_FALLBACK=1 before importing torch"
+        names = ", ".join(
+            f"{o['env'] or 'torch ' + o['torch_release']} (torch {o['torch_release']})" for o in clean
+        )
+        return (
+            f"fix: {names} runs every op on MPS; or set PYTORCH_ENABLE_MPS_FALLBACK=1 before importing torch"
+        )
     return (
-        "fix: set PYTORCH_ENABLE_MPS_FALLBACK=1 before importing torch: the missing ops run on the CPU, each call "
-        "copying its tensors there and back"
+        "fix: set PYTORCH_ENABLE_MPS_FALLBACK=1 before importing torch: the missing ops run on the CPU, "
+        "each call copying its tensors there and back"
     )
 
 
 def run(args: argparse.Namespace) -> tuple[dict[str, Any], int]:
-    from checks import mps_audit  # imports torch: after the arguments are checked
-
     import torch
+
+    from checks import mps_audit  # imports torch: after the arguments are checked
 
     started = time.perf_counter()
     table, digest = mps_ops.table_for(mps_ops.installed_torchgen())
@@ -234,7 +261,8 @@ def main(argv: list[str] | None = None) -> int:
     tmp.write_text(json.dumps(report, indent=1) + "\n")
     tmp.replace(out)
     others = _others(args.out_dir, report)
-    print(f"audit {report['target']} ({len(report['ops'])} aten ops, step {report['step_s']:.1f} s under the recorder)")
+    ops, step = len(report["ops"]), report["step_s"]
+    print(f"audit {report['target']} ({ops} aten ops, step {step:.1f} s under the recorder)")
     for r in [report, *others]:
         print(("  " if r is not report else "") + summary_line(r) + (f" [{r['env']}]" if r["env"] else ""))
     for line in table_lines(report, others):
@@ -243,8 +271,10 @@ def main(argv: list[str] | None = None) -> int:
         print(line)
     cpu_only = [o["op"] for o in report["ops"] if o.get("cpu_only")]
     if cpu_only:
-        print(f"note: {', '.join(cpu_only)} have a CPU kernel and no CUDA one: if one is the CPU backend's own "
-              "choice, MPS may run another op in its place (docs/audit.md, limits)")  # fmt: skip
+        print(
+            f"note: {', '.join(cpu_only)} have a CPU kernel and no CUDA one: if one is the CPU backend's "
+            "own choice, MPS may run another op in its place (docs/audit.md, limits)"
+        )
     if report["other_ops"]:
         print(f"not judged (not in native_functions.yaml): {', '.join(report['other_ops'])}")
     print(fix_line(report, others))

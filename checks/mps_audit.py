@@ -94,9 +94,7 @@ class Recorder(TorchDispatchMode):
             record.dtypes.add(dtype)
             self.devices.add(tensor.device.type)
             if tensor.dtype == FLOAT64 or tensor.dtype in COMPLEX or tensor.dtype == torch.bfloat16:
-                self.dtype_findings.setdefault(
-                    (dtype, name), DtypeFinding(dtype, name, list(tensor.shape))
-                )
+                self.dtype_findings.setdefault((dtype, name), DtypeFinding(dtype, name, list(tensor.shape)))
         return out
 
 
@@ -180,7 +178,9 @@ def model_step(factory_spec: str, inputs: list[str]) -> Callable[[], None]:
     try:
         model = factory()
     except Exception as exc:
-        raise AuditError(f"expected {factory_spec}() to build a model, got {_first_line(exc)}{_where(exc)}") from None
+        raise AuditError(
+            f"expected {factory_spec}() to build a model, got {_first_line(exc)}{_where(exc)}"
+        ) from None
     if not isinstance(model, torch.nn.Module):
         raise AuditError(
             f"expected {factory_spec}() to return a torch.nn.Module, got a {type(model).__name__}: name a "
@@ -193,9 +193,13 @@ def model_step(factory_spec: str, inputs: list[str]) -> Callable[[], None]:
     def step() -> None:
         out = _first_tensor(model(*tensors))
         if out is None or not out.is_floating_point():
-            raise AuditError(f"expected {factory_spec}()'s model to return a float tensor, got {type(out).__name__}")
+            raise AuditError(
+                f"expected {factory_spec}()'s model to return a float tensor, got {type(out).__name__}"
+            )
         if out.dim() == 2 and out.shape[1] > 1:
-            target = torch.randint(0, out.shape[1], (out.shape[0],), generator=torch.Generator().manual_seed(0))
+            target = torch.randint(
+                0, out.shape[1], (out.shape[0],), generator=torch.Generator().manual_seed(0)
+            )
             loss = torch.nn.functional.cross_entropy(out, target)
         else:
             loss = out.mean()
@@ -208,7 +212,7 @@ def model_step(factory_spec: str, inputs: list[str]) -> Callable[[], None]:
 
 def user_step(spec: str) -> Callable[[], None]:
     step = resolve(spec, "--step")
-    return lambda: step()  # noqa: PLW0108 (the user's function may take defaults we must not pass)
+    return lambda: step()
 
 
 _CUDA_WORDS = ("cuda", "nvidia driver", "cudnn", "nccl")
@@ -227,8 +231,8 @@ def run_recorded(step: Callable[[], None], label: str) -> tuple[Recorder, float]
         line = _first_line(exc)
         if any(word in line.lower() for word in _CUDA_WORDS):
             raise AuditError(
-                f"expected {label} to run on the CPU, got one that uses CUDA ({line}{_where(exc)}): the audit "
-                "judges MPS from a CPU run; build the step on torch.device('cpu')"
+                f"expected {label} to run on the CPU, got one that uses CUDA ({line}{_where(exc)}): the "
+                "audit judges MPS from a CPU run; build the step on torch.device('cpu')"
             ) from None
         raise AuditError(f"expected {label} to run, got {line}{_where(exc)}: fix the step first") from None
     seconds = time.perf_counter() - start

@@ -53,7 +53,8 @@ _SDPA = (
 _LSTM = "lstm() calls _lstm_mps for MPS tensors, mkldnn_rnn_layer for CPU ones (aten/src/ATen/native/RNN.cpp)"
 CPU_CHOICES: dict[str, tuple[tuple[str, ...], str]] = {
     "_scaled_dot_product_flash_attention_for_cpu": (
-        ("_scaled_dot_product_attention_math_for_mps", "bmm", "_softmax"), _SDPA
+        ("_scaled_dot_product_attention_math_for_mps", "bmm", "_softmax"),
+        _SDPA,
     ),
     "_scaled_dot_product_flash_attention_for_cpu_backward": (("bmm", "_softmax_backward_data"), _SDPA),
     "mkldnn_rnn_layer": (("_lstm_mps",), _LSTM),
@@ -110,7 +111,9 @@ def _wrapper_names(f: Any, mps_index: Any, delegate: Any) -> str:
     if structured:
         kern = mps_index.get_kernel(f if f.structured else delegate)
         return str(
-            NativeSignature(f.func, prefix="wrapper_MPS_", symint=bool(kern and kern.supports_symint())).name()
+            NativeSignature(
+                f.func, prefix="wrapper_MPS_", symint=bool(kern and kern.supports_symint())
+            ).name()
         )
     prefix = f"wrapper_MPS_{f.func.name.overload_name}_"
     return str(DispatcherSignature.from_schema(f.func, prefix=prefix, symint=False).name())
@@ -155,7 +158,9 @@ def judge_all(torchgen_dir: Path) -> dict[str, OpFacts]:
         elif f.has_composite_implicit_autograd_kernel:
             table[name] = OpFacts(COMPOSITE, "CompositeImplicitAutograd", None)
         else:
-            cpu_only = backends[DispatchKey.CPU].has_kernel(f) and not backends[DispatchKey.CUDA].has_kernel(f)
+            cpu_only = backends[DispatchKey.CPU].has_kernel(f) and not backends[DispatchKey.CUDA].has_kernel(
+                f
+            )
             table[name] = OpFacts(MISSING, "no MPS kernel in native_functions.yaml", None, cpu_only=cpu_only)
     for name, (instead, why) in CPU_CHOICES.items():
         if name in table and all(op in table for op in instead):

@@ -139,7 +139,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         if args.ops:
-            for op, verdict in release_verdicts(args.torch, args.python, args.floor, args.ops.split(",")).items():
+            for op, verdict in release_verdicts(
+                args.torch, args.python, args.floor, args.ops.split(",")
+            ).items():
                 print(f"torch {args.torch} {op}: {verdict or 'no such op'}")
             return 0
         found = facts(args.torch, args.python, args.floor)
@@ -148,7 +150,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     wrappers = found["mps_wrappers"]
     assert isinstance(wrappers, list)
-    print(f"torch {args.torch} {found['wheel']}: {len(wrappers)} MPS kernels; yaml sha256 {found['yaml_sha256']}")
+    print(f"torch {args.torch} {found['wheel']}: {len(wrappers)} MPS kernels; yaml {found['yaml_sha256']}")
     if args.json:
         args.json.write_text(json.dumps(found, indent=1) + "\n")
     return 0

@@ -16,7 +16,7 @@ import pytest
 torch = pytest.importorskip("torch", reason="the audit is for torch environments")
 
 from checks import audit, mps_ops  # noqa: E402
-from tools import mps_binary, wheelcache  # noqa: E402
+from tools import mps_binary  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 EVIDENCE = json.loads((ROOT / "tests" / "data" / "audit" / "mps-public-evidence.json").read_text())["rows"]
@@ -107,7 +107,12 @@ def test_models_record_their_training_ops(reports):
 def test_numerics_step_finds_what_the_release_lacks(reports):
     """torch 2.8.0 lacks linalg_qr, eigh, 3-D pooling and grid_sampler_3d on MPS; torch 2.15.0 has them."""
     missing = set(reports["numerics"]["missing"])
-    lacked_by_28 = {"aten::linalg_qr", "aten::_linalg_eigh", "aten::max_pool3d_with_indices", "aten::grid_sampler_3d"}
+    lacked_by_28 = {
+        "aten::linalg_qr",
+        "aten::_linalg_eigh",
+        "aten::max_pool3d_with_indices",
+        "aten::grid_sampler_3d",
+    }
     if _version(RELEASE) < (2, 9):
         assert lacked_by_28 <= missing
     if _version(RELEASE) >= (2, 14):
@@ -116,7 +121,8 @@ def test_numerics_step_finds_what_the_release_lacks(reports):
 
 @pytest.mark.parametrize("row", EVIDENCE, ids=lambda r: f"{r['op']}@{r['torch']}:{r['status']}")
 def test_the_audit_agrees_with_public_evidence(table, row):
-    """A kernel reported at or before this release is here; an op reported missing at or after it is missing."""
+    """A kernel reported at or before this release is here; an op reported missing at or after it is
+    missing here."""
     facts = mps_ops.verdict(table, row["op"])
     assert facts is not None, row["op"]
     if row["status"] == "kernel" and _version(row["torch"]) <= _version(RELEASE):
@@ -144,10 +150,15 @@ def test_bfloat16_is_refused_below_macos_14_only(tmp_path):
 BAD = {
     "module": (["--step", "no_such_module_xyz:step"], "expected module 'no_such_module_xyz' to import"),
     "raises": (["--step", "tests.env.audit_steps:raising_step"], "got ValueError: the step's own error"),
-    "not-a-model": (["--model", "tests.env.audit_steps:not_a_model", "--input", "2,3"],
-                    "to return a torch.nn.Module, got a int"),  # fmt: skip
+    "not-a-model": (
+        ["--model", "tests.env.audit_steps:not_a_model", "--input", "2,3"],
+        "to return a torch.nn.Module, got a int",
+    ),
     "shape": (["--model", "torchvision.models:resnet50", "--input", "8x3x224"], "expected --input as comma"),
-    "dtype": (["--model", "torchvision.models:resnet50", "--input", "8,3:float128"], "expected --input's dtype"),
+    "dtype": (
+        ["--model", "torchvision.models:resnet50", "--input", "8,3:float128"],
+        "expected --input's dtype",
+    ),
     "cuda": (["--step", "tests.env.audit_steps:cuda_step"], "to run on the CPU, got one that uses CUDA"),
     "no-colon": (["--step", "tests.env.audit_steps"], "expected --step as MODULE:NAME"),
 }

@@ -21,7 +21,10 @@ def test_each_wrapper_is_read_at_its_mangled_length():
 
 def test_record_hash_is_the_files_sha256_in_hex():
     # torch 2.8.0's RECORD line for its yaml, and that file's sha256 (also read from the macOS wheel's member)
-    line = "torchgen/packaged/ATen/native/native_functions.yaml,sha256=uj5Y1fZAyzRj0H5DJLOUBlkzT9DnGh6SoYHa9aOq8J8,606478"
+    line = (
+        "torchgen/packaged/ATen/native/native_functions.yaml,"
+        "sha256=uj5Y1fZAyzRj0H5DJLOUBlkzT9DnGh6SoYHa9aOq8J8,606478"
+    )
     record = f"torch/__init__.py,sha256=abc,1\n{line}\n"
     expected = "ba3e58d5f640cb3463d07e4324b3940659334fd0e71a1e92a181daf5a3aaf09f"
     assert mps_binary.record_sha256(record) == expected
