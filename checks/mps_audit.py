@@ -80,7 +80,9 @@ class Recorder(TorchDispatchMode):
         self.dtype_findings: dict[tuple[str, str], DtypeFinding] = {}
         self.devices: set[str] = set()
 
-    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+    def __torch_dispatch__(
+        self, func: Any, types: Any, args: tuple[Any, ...] = (), kwargs: dict[str, Any] | None = None
+    ) -> Any:
         kwargs = kwargs or {}
         start = time.perf_counter()
         out = func(*args, **kwargs)
@@ -106,8 +108,8 @@ def _where(exc: BaseException) -> str:
     frames = traceback.extract_tb(exc.__traceback__)
     mine = Path(__file__).parent
     theirs = [f for f in frames if "site-packages" not in f.filename and Path(f.filename).parent != mine]
-    frame = (theirs or frames or [None])[-1]
-    return f" at {Path(frame.filename).name}:{frame.lineno}" if frame else ""
+    found = theirs or list(frames)
+    return f" at {Path(found[-1].filename).name}:{found[-1].lineno}" if found else ""
 
 
 def _first_line(exc: BaseException) -> str:

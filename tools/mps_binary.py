@@ -50,7 +50,7 @@ def wrappers_in(symbols: Iterable[str]) -> list[str]:
 
 def _symbols(dylib: Path) -> list[str]:
     binary = macho._arm64(dylib, bindings=False)  # the arm64 slice, symbols only (no binds: slow)
-    return [] if binary is None else [s.name for s in binary.symbols]
+    return [] if binary is None else [str(s.name) for s in binary.symbols]
 
 
 def mps_wrappers(wheel: Path, cache: Path = wheelcache.CACHE) -> list[str]:
