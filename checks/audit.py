@@ -108,13 +108,14 @@ def dtype_notes(recorder: Any, floor: tuple[int, ...] | None) -> list[dict[str, 
     for f in sorted(recorder.dtype_findings.values(), key=lambda f: (f.dtype, f.op)):
         if f.dtype == "float64":
             refused, why = True, "MPS has no float64: the tensor must be float32 on a Mac"
+        elif f.dtype == "complex128":
+            refused, why = True, "MPS has no complex128 (its parts are float64)"
+        elif f.dtype.startswith("complex") and (floor is None or floor < (14, 0)):
+            shown = "unknown" if floor is None else ".".join(map(str, floor))
+            refused = floor is not None
+            why = f"complex types on MPS need macOS 14; this environment's floor is {shown}"
         elif f.dtype.startswith("complex"):
-            refused = f.dtype != "complex64"
-            why = (
-                "MPS has no complex128"
-                if refused
-                else "complex64 on MPS needs macOS 14 and not every op has it"
-            )
+            refused, why = False, "complex64 runs on MPS from macOS 14 (not every op has it)"
         elif floor is None:
             refused, why = False, "bfloat16 on MPS needs macOS 14 (the environment's floor is unknown)"
         else:

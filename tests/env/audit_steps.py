@@ -16,6 +16,10 @@ def bfloat16_step() -> None:
     (w * 2).sum().backward()
 
 
+def complex_step() -> None:
+    torch.fft.rfft(torch.randn(2, 16)).abs().sum()
+
+
 def raising_step() -> None:
     raise ValueError("the step's own error")
 

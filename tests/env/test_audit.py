@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import importlib.metadata
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -141,8 +142,11 @@ def test_strict_fails_on_a_refused_dtype(tmp_path):
     assert any(n["dtype"] == "float64" and n["refused"] and n["shape"] == [3, 4] for n in report["dtypes"])
 
 
-def test_bfloat16_is_refused_below_macos_14_only(tmp_path):
-    argv = ["--step", "tests.env.audit_steps:bfloat16_step", "--out-dir", str(tmp_path), "--env", "t"]
+@pytest.mark.parametrize("step", ["bfloat16_step", "complex_step"])
+def test_bfloat16_and_complex_are_refused_below_macos_14_only(tmp_path, step):
+    """torch 2.8.0's libtorch_cpu.dylib: "MPS bfloat16 type is supported on MacOS 14.0 or newer.", "MPS
+    complex types are only supported on MacOS 14.0 or newer." """
+    argv = ["--step", f"tests.env.audit_steps:{step}", "--out-dir", str(tmp_path), "--env", "t"]
     assert audit.main([*argv, "--macos-floor", "14.0", "--strict"]) == 0
     assert audit.main([*argv, "--macos-floor", "12.3", "--strict"]) == 1
 
@@ -183,3 +187,16 @@ def test_the_command_line_refuses_in_one_line_too(tmp_path):
                               cwd=ROOT, capture_output=True, text=True)  # fmt: skip
         assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr
         assert "error:" in done.stderr.strip().splitlines()[-1]
+
+
+def test_without_pyyaml_the_audit_says_what_to_install(tmp_path):
+    """The conda route may lack PyYAML, which torchgen needs: one line naming it (with no cached table)."""
+    code = (
+        "import sys; sys.modules['yaml'] = None; from checks import audit; "
+        "sys.exit(audit.main(['--step', 'tests.env.audit_steps:float64_step', '--out-dir', sys.argv[1]]))"
+    )
+    env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path / "cache")}
+    argv = [sys.executable, "-c", code, str(tmp_path)]
+    done = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, env=env)
+    assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr
+    assert "expected torchgen and PyYAML" in done.stderr and "pip install pyyaml" in done.stderr
