@@ -3,11 +3,12 @@
     python -m checks.audit --model torchvision.models:resnet50 --input 8,3,224,224
     python -m checks.audit --step myproject.train:audit_step
 
-Runs the step once on the CPU under a recorder of every ATen op that reaches a kernel (checks/mps_audit.py)
-and judges each op from this torch release's own native_functions.yaml (checks/mps_ops.py): MPS kernel,
-composite (decomposes into other ops) or missing (the NotImplementedError on a Mac, or the CPU with
-PYTORCH_ENABLE_MPS_FALLBACK=1). Prints one line for this torch and the line of every other environment's
-report of the same step in the results folder, then the table, and writes results/audit-<tag>.json.
+Runs the step once on the CPU under a recorder of every ATen op that reaches a kernel
+(checks/frameworks/torch/audit.py) and judges each op from this torch release's own native_functions.yaml
+(checks/core/mps_ops.py): MPS kernel, composite (decomposes into other ops) or missing (the
+NotImplementedError on a Mac, or the CPU with PYTORCH_ENABLE_MPS_FALLBACK=1). Prints one line for this
+torch and the line of every other environment's report of the same step in the results folder, then the
+table, and writes results/audit-<tag>.json.
 Exit 0 when the audit ran, whatever it found; --strict: 1 when an op is missing or a dtype is refused; 2 on
 bad input (one line). docs/audit.md explains the method and its limits.
 """
@@ -22,7 +23,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from checks import argcheck, mps_ops
+from checks.core import argcheck, mps_ops
 
 SCHEMA_VERSION = 1
 # Ops that mark a region for the profiler (torch.optim's step is one), no computation: left out.
@@ -206,7 +207,7 @@ def fix_line(report: dict[str, Any], others: list[dict[str, Any]]) -> str:
 def run(args: argparse.Namespace) -> tuple[dict[str, Any], int]:
     import torch
 
-    from checks import mps_audit  # imports torch: after the arguments are checked
+    from checks.frameworks.torch import audit as mps_audit  # imports torch: after the arguments are checked
 
     started = time.perf_counter()
     table, digest = mps_ops.table_for(mps_ops.installed_torchgen())
@@ -248,7 +249,7 @@ def run(args: argparse.Namespace) -> tuple[dict[str, Any], int]:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    from checks.mps_audit import AuditError
+    from checks.frameworks.torch.audit import AuditError
 
     try:
         report, code = run(args)

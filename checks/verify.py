@@ -1,7 +1,7 @@
 """Verify one environment: report the facts, run the sine fit on the best device(s) and on CPU, prove it.
 
-Where the framework has a distributed smoke it then runs it (torch: checks.allreduce, NCCL across every
-visible GPU, or gloo with 2 CPU processes where there is none).
+Where the framework has a distributed smoke it then runs it (torch: checks.frameworks.torch.allreduce, NCCL
+across every visible GPU, or gloo with 2 CPU processes where there is none).
 
     python -m checks.verify --framework torch [--json report.json] [--require-gpu | --allow-cpu]
 
@@ -13,17 +13,16 @@ arguments. On an Apple Silicon Mac a GPU is expected (MPS for torch, Metal for T
 from __future__ import annotations
 
 import argparse
-import datetime
 import importlib
-import json
 import math
-import os
-import platform
 import re
 import sys
 import traceback
+from typing import Any, Callable
 
-from checks import argcheck, frameworks, platform_facts, sine_fit
+from checks import frameworks
+from checks.core import argcheck, platform_facts, sine_fit
+from checks.core import report as report_file
 
 SCHEMA_VERSION = 1
 
@@ -39,9 +38,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     strict.add_argument(
         "--allow-cpu", action="store_true", help="pass on CPU even on Apple Silicon (e.g. hosted macOS CI)"
     )
-    p.add_argument("--steps", type=positive(int), default=sine_fit.STEPS)
-    p.add_argument("--n", type=positive(int), default=sine_fit.N_POINTS, help="number of points")
-    p.add_argument("--lr", type=positive(float), default=sine_fit.LEARNING_RATE, help="learning rate")
+    p.add_argument("--steps", type=argcheck.positive(int), default=sine_fit.STEPS)
+    p.add_argument("--n", type=argcheck.positive(int), default=sine_fit.N_POINTS, help="number of points")
+    p.add_argument(
+        "--lr", type=argcheck.positive(float), default=sine_fit.LEARNING_RATE, help="learning rate"
+    )
     p.add_argument("--seed", type=argcheck.seed, default=0, help="seed of the standard-normal start")
     p.add_argument("--trace", action="store_true", help="print the loss every 100th step, as the original")
     p.add_argument("--no-cpu-baseline", action="store_true", help="skip the CPU run beside the GPU run")
@@ -78,31 +79,15 @@ def distribution_names(text: str) -> frozenset[str]:
     return names
 
 
-def positive(kind):
-    """argparse type: a positive, finite int or float, with a one-line error otherwise."""
-
-    def parse(text: str):
-        try:
-            value = kind(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected a positive {kind.__name__}, got {text!r}") from None
-        if not (value > 0 and math.isfinite(value)):
-            raise argparse.ArgumentTypeError(f"expected a positive {kind.__name__}, got {text!r}")
-        return value
-
-    return parse
-
-
-def run(args: argparse.Namespace) -> dict:
+def run(args: argparse.Namespace) -> dict[str, Any]:
     """Build the whole report; `report["passed"]` says whether verify succeeds."""
     facts = platform_facts.gather()
-    report: dict = {
+    report: dict[str, Any] = {
         "schema_version": SCHEMA_VERSION,
         "framework": args.framework,
         "platform": facts,
         "settings": {"n": args.n, "steps": args.steps, "lr": args.lr, "seed": args.seed},
-        "time": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "machine": f"{platform.node() or 'unknown host'} ({platform.system()} {platform.machine()})",
+        **report_file.stamp(),
         "locks": {"sha256": args.locks_sha256, "locked_here": sorted(args.locked) if args.locked else None},
         "failures": [],
         "notes": [],
@@ -157,7 +142,7 @@ def run(args: argparse.Namespace) -> dict:
         )
     report["extra"] = {}
     for name in [] if args.no_extra else frameworks.extra_checks(fw):
-        short = name.rpartition(".")[2]  # its failures read "keras_fit: ..."
+        short = frameworks.check_name(name)  # its failures read "keras_fit: ..."
         try:
             report["extra"][short] = importlib.import_module(name).run(devices[0], locked=args.locked)
         except Exception as exc:  # a crash is this check's failure, not verify's
@@ -166,22 +151,22 @@ def run(args: argparse.Namespace) -> dict:
         report["failures"].extend(f"{short}: {f}" for f in report["extra"][short]["failures"])
     if fw.DISTRIBUTED_SMOKE and not args.no_distributed:
         report["distributed"] = importlib.import_module(fw.DISTRIBUTED_SMOKE).launch()
-        smoke = fw.DISTRIBUTED_SMOKE.rpartition(".")[2]  # its failures read "allreduce: ..."
+        smoke = frameworks.check_name(fw.DISTRIBUTED_SMOKE)  # its failures read "allreduce: ..."
         report["failures"].extend(f"{smoke}: {f}" for f in report["distributed"]["failures"])
     report["passed"] = not report["failures"]
     report["status"] = "passed" if report["passed"] else "failed"
     return report
 
 
-def _num(v) -> float:
+def _num(v: Any) -> float:
     return float(v) if not isinstance(v, str) else math.nan
 
 
-def _tracer(device: str):
+def _tracer(device: str) -> Callable[[int, float], None]:
     return lambda t, loss: print(f"  [{device}] step {t:4d}  loss {loss:.6g}")
 
 
-def summary(report: dict) -> list[str]:
+def summary(report: dict[str, Any]) -> list[str]:
     """A few lines a person reads; the JSON has the rest."""
     p = report["platform"]
     lines = [
@@ -202,7 +187,7 @@ def summary(report: dict) -> list[str]:
     for short, extra in report.get("extra", {}).items():
         if not extra.get("crashed"):
             module = next(m for m in frameworks.extra_checks(frameworks.load(report["framework"]))
-                          if m.rpartition(".")[2] == short)  # fmt: skip
+                          if frameworks.check_name(m) == short)  # fmt: skip
             lines.append("  " + importlib.import_module(module).summary_line(extra))
     if report.get("distributed"):
         smoke = importlib.import_module(frameworks.load(report["framework"]).DISTRIBUTED_SMOKE)
@@ -219,10 +204,7 @@ def main(argv: list[str] | None = None) -> int:
     report = run(args)
     print("\n".join(summary(report)))
     if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        tmp = args.json.with_name(f".{args.json.name}.{os.getpid()}.tmp")  # one rename: never half a file
-        tmp.write_text(json.dumps(report, indent=2, sort_keys=True) + "\n")
-        os.replace(tmp, args.json)
+        report_file.write_json(args.json, report)  # one rename: never half a file
         print(f"report: {args.json}")
     return 0 if report["passed"] else 1
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from checks.models import TINY_TRANSFORMER
+from checks.core.models import TINY_TRANSFORMER
 
 
 def vit_b_16() -> torch.nn.Module:
@@ -21,8 +21,8 @@ def vit_b_16() -> torch.nn.Module:
 
 
 def transformer() -> torch.nn.Module:
-    """The model bench's transformer encoder (checks/models/torch.py) at its CI size, 16 tokens."""
-    from checks.models.torch import _Encoder
+    """The model bench's transformer encoder (checks/frameworks/torch/models.py) at its CI size, 16 tokens."""
+    from checks.frameworks.torch.models import _Encoder
 
     return _Encoder(16, TINY_TRANSFORMER)
 

@@ -19,8 +19,10 @@ import re
 import shutil
 import subprocess
 from pathlib import Path
+from typing import Any
 
-from checks import frameworks, platform_facts
+from checks import frameworks
+from checks.core import platform_facts
 
 SCHEMA_VERSION = 2
 ENV_VARS = (
@@ -53,10 +55,10 @@ def _run(cmd: list[str], timeout: float = 20) -> tuple[int | None, str]:
     return done.returncode, (done.stdout + done.stderr).strip()
 
 
-def nvidia() -> dict:
+def nvidia() -> dict[str, Any]:
     """The NVIDIA driver as nvidia-smi reports it: version, the newest CUDA it supports, each GPU."""
     exe = shutil.which("nvidia-smi")
-    facts: dict = {
+    facts: dict[str, Any] = {
         "nvidia_smi": exe,
         "proc_driver_version": None,
         "driver_version": None,
@@ -89,7 +91,7 @@ def nvidia() -> dict:
     return facts
 
 
-def macos() -> dict | None:
+def macos() -> dict[str, Any] | None:
     """sw_vers' product version: the real one even where an old Python's mac_ver() says 10.16."""
     if platform.system() != "Darwin":
         return None
@@ -97,7 +99,7 @@ def macos() -> dict | None:
     return {"sw_vers": out if status == 0 else None}
 
 
-def distributions() -> dict:
+def distributions() -> dict[str, Any]:
     from importlib import metadata
 
     found: dict[str, str | None] = {}
@@ -112,15 +114,15 @@ def distributions() -> dict:
 def gather(
     names: list[str],
     *,
-    env_python: dict | None = None,
+    env_python: dict[str, Any] | None = None,
     build_error: str | None = None,
     error_text: str | None = None,
-) -> dict:
+) -> dict[str, Any]:
     """Every fact the rules read. `env_python` ({"3.9": {"path": ... or None, "environments": [...]}}) and
     `build_error` come from `nox -s doctor`, which knows them; `error_text` from the user (what their
     program printed); the frameworks named are imported (through the registry, an import failure becoming
     a fact) only when no build error is given."""
-    facts: dict = {
+    facts: dict[str, Any] = {
         "schema_version": SCHEMA_VERSION,
         "frameworks": list(names),
         "platform": platform_facts.gather(),
@@ -145,7 +147,7 @@ def error_tail(text: str | None) -> str | None:
     return None if text is None else text[-ERROR_TEXT_MAX_CHARS:]
 
 
-def _check_shapes(facts: dict, path: Path) -> None:
+def _check_shapes(facts: dict[str, Any], path: Path) -> None:
     """FactsError naming the first fact with the right key but the wrong inner shape."""
     kinds = {dict: "an object", list: "a list", str: "a string"}
     for key, kind in SHAPES.items():
@@ -160,7 +162,7 @@ def _check_shapes(facts: dict, path: Path) -> None:
             )
 
 
-def read(path: Path) -> dict:
+def read(path: Path) -> dict[str, Any]:
     """A recorded fact set, checked enough to replay; FactsError (one line) for one that cannot be."""
     try:
         facts = json.loads(path.read_text())

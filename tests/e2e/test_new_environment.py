@@ -14,7 +14,9 @@ import shutil
 import pytest
 from conftest import ROOT, run_nox
 
-from tools import envspec, locks, wheelcache
+from tools import locks
+from tools.envs import envspec
+from tools.mac import wheelcache
 
 pytestmark = [pytest.mark.network, pytest.mark.xdist_group("wheel-cache")]  # it fills the shared cache
 

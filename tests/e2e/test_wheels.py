@@ -23,7 +23,8 @@ pytest.importorskip("lief", reason="lief (dev layer) is not installed")
 
 import lief
 
-from tools import envspec, macho, tfpair, wheelcache, wheels
+from tools.envs import envspec
+from tools.mac import macho, tfpair, wheelcache, wheels
 
 # One worker downloads into the shared wheel cache (nox -s tests runs e2e tests side by side).
 pytestmark = pytest.mark.xdist_group("wheel-cache")
@@ -93,7 +94,11 @@ def test_seed_pair_is_refused_with_the_nine_tsl_symbols():
 
 def _pair_cli(*pins: str) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "tools.tfpair", *pins], cwd=ROOT, capture_output=True, text=True, timeout=900
+        [sys.executable, "-m", "tools.mac.tfpair", *pins],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=900,
     )
 
 
@@ -145,6 +150,12 @@ def test_mlx_macos_wheels_are_arm64_metal_builds_for_macos_14():
     floor = ENVS["mlx"].floor("macos-arm64")
     assert wheels.platform_minimum(checks["mlx-metal"].file) == floor == "14.0"
     assert macho.version_tuple(checks["mlx-metal"].minos) <= macho.version_tuple(floor)
+    # Its disk cost (README's figures): the download is the cached file; installed, the metallib alone
+    # is more than the whole compressed wheel.
+    size = checks["mlx-metal"].facts["bytes"]
+    cached = next(wheelcache.CACHE.rglob(checks["mlx-metal"].file))
+    assert size["download"] == cached.stat().st_size
+    assert size["installed"] > metal["metallibs"]["mlx/lib/mlx.metallib"] > size["download"]
 
 
 @pytest.mark.network

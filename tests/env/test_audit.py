@@ -16,8 +16,9 @@ import pytest
 
 torch = pytest.importorskip("torch", reason="the audit is for torch environments")
 
-from checks import audit, mps_ops  # noqa: E402
-from tools import mps_binary  # noqa: E402
+from checks import audit  # noqa: E402
+from checks.core import mps_ops  # noqa: E402
+from tools.mac import mps_binary  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 EVIDENCE = json.loads((ROOT / "tests" / "data" / "audit" / "mps-public-evidence.json").read_text())["rows"]

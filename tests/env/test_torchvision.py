@@ -3,8 +3,8 @@
 Their compiled ops must run with this torch: a torchvision built for another torch fails at the first
 compiled op ("operator torchvision::nms does not exist" or an undefined symbol), not at import. torch-current
 pairs torch 2.15.0 with torchvision 0.29.2, the release for torch 2.14 (requirements/torch-current.in).
-verify's extra check (checks/torch_extras.py) runs a ResNet step, nms and a MelSpectrogram on the device
-against the CPU; these tests hold it to that on the real packages: it passes here, a perturbed result
+verify's extra check (checks/frameworks/torch/extras.py) runs a ResNet step, nms and a MelSpectrogram on the
+device against the CPU; these tests hold it to that on the real packages: it passes here, a perturbed result
 fails it, a missing kernel is a named failure, and a package the lock does not install is reported absent.
 """
 
@@ -19,9 +19,10 @@ import pytest
 torch = pytest.importorskip("torch", reason="torch is not in this environment")
 torchvision = pytest.importorskip("torchvision", reason="torchvision is not in this environment")
 
-from checks import torch_extras, verify  # noqa: E402
+from checks import verify  # noqa: E402
 from checks.device import best_device  # noqa: E402
-from tools import envspec  # noqa: E402
+from checks.frameworks.torch import extras as torch_extras  # noqa: E402
+from tools.envs import envspec  # noqa: E402
 
 UNDER_TEST = os.environ.get("GPUENV_UNDER_TEST")  # set by `nox -s tests`: the environment's name
 

@@ -34,8 +34,15 @@ MAC_TORCH = {
 EXPECTED = {
     "linux-x86_64-cpu-host": {"env-python": "ok", "nvidia-driver": "warn"},
     "linux-x86_64-cpu-torch": {"nvidia-driver": "warn", "torch-import": "ok", "torch-cuda": "warn"},
-    "linux-x86_64-cpu-tf": {"nvidia-driver": "warn", "tf-import": "ok", "numpy-tf": "ok", "tf-gpu": "ok"},
-    "linux-x86_64-tf-numpy2": {"nvidia-driver": "warn", "tf-import": "fail", "numpy-tf": "fail"},
+    "linux-x86_64-cpu-torch-no-tqdm": {
+        "nvidia-driver": "warn",
+        "torch-import": "ok",
+        "torch-cuda": "warn",
+        "module-not-found": "fail",
+    },
+    # TensorFlow and MLX as locked for Linux are CPU builds: no driver is needed, and nothing says otherwise.
+    "linux-x86_64-cpu-tf": {"nvidia-driver": "ok", "tf-import": "ok", "numpy-tf": "ok", "tf-gpu": "ok"},
+    "linux-x86_64-tf-numpy2": {"nvidia-driver": "ok", "tf-import": "fail", "numpy-tf": "fail"},
     # Recorded on the lent 2x H200 box (its own python3 3.12 + torch 2.11.0+cu130, driver 580.159.04).
     "linux-h200x2-torch": {"nvidia-driver": "ok", "torch-import": "ok", "torch-cuda": "ok"},
     "linux-2gpu-tf-cpu": {"nvidia-driver": "ok", "tf-import": "ok", "numpy-tf": "ok", "tf-gpu": "warn"},
@@ -44,8 +51,8 @@ EXPECTED = {
     "linux-cpu-torch-on-gpus": {"nvidia-driver": "ok", "torch-import": "ok", "torch-cuda": "fail"},
     "linux-nvidia-smi-fails": {"nvidia-driver": "fail"},
     # Recorded here (Linux x86_64, no GPU, the mlx environment: mlx 0.32.4 + mlx-cpu).
-    "linux-x86_64-cpu-mlx": {"nvidia-driver": "warn", "mlx-python": "ok", "mlx-import": "ok"},
-    "linux-python39-mlx": {"nvidia-driver": "warn", "mlx-python": "fail", "mlx-import": "fail"},
+    "linux-x86_64-cpu-mlx": {"nvidia-driver": "ok", "mlx-python": "ok", "mlx-import": "ok"},
+    "linux-python39-mlx": {"nvidia-driver": "ok", "mlx-python": "fail", "mlx-import": "fail"},
     "mac-m1-mlx-ok": {
         "apple-silicon": "ok",
         "rosetta": "ok",
@@ -345,6 +352,45 @@ def test_macos_floor_and_driver_floor_name_the_version_to_reach():
     assert ">= 525" in old.fix and "found version 11040" in old.meaning
 
 
+def test_no_driver_advice_is_the_environments_own():
+    """Recorded here, no driver: each environment's torch names the driver its CUDA needs; TensorFlow and MLX
+    (CPU builds on Linux) need none; the machine alone names both floors."""
+    torch = findings("linux-x86_64-cpu-torch")["nvidia-driver"]
+    assert torch.status == "warn" and ">= 525 for this torch 2.8.0+cu128's CUDA 12.8" in torch.fix
+    current = findings("linux-x86_64-cpu-torch-current-shape-error")["nvidia-driver"]
+    assert current.status == "warn" and ">= 580 for this torch 2.15.0+cu132's CUDA 13.2" in current.fix
+    for name in ("linux-x86_64-cpu-tf", "linux-x86_64-cpu-mlx"):
+        found = findings(name)["nvidia-driver"]
+        assert found.status == "ok" and "needs no driver" in found.meaning and "525" not in found.fix, name
+    host = findings("linux-x86_64-cpu-host")["nvidia-driver"]
+    assert host.status == "warn" and ">= 525 for CUDA 12.x, >= 580 for CUDA 13.x" in host.fix
+
+
+def test_a_module_your_code_imports_is_added_to_the_environments_in():
+    """Recorded here: the README's starter train.py run in the torch environment before tqdm was added."""
+    found = findings("linux-x86_64-cpu-torch-no-tqdm")
+    assert "error-text" not in found  # explained, not "search the issues of the library"
+    f = found["module-not-found"]
+    assert f.status == "fail"
+    assert f.summary == (
+        "`tqdm` is not installed in the torch environment: ModuleNotFoundError (raised at train.py:6 in "
+        "<module>: `from tqdm import tqdm`)"
+    )
+    assert f.fix.startswith(
+        '`echo "tqdm  # why your code needs it" >> requirements/torch.in`, then `nox -s lock`'
+    )
+    assert "nox -s \"run(env='torch')\" -- python -m" in f.fix
+
+
+def test_an_ok_keras_3_finding_describes_no_breakage():
+    found = findings("mac-m1-python313-no-tensorflow-metal")["keras-3"]
+    assert found.status == "ok"
+    assert (
+        found.summary
+        == "tf.keras is Keras 3.15.1 under TensorFlow 2.21.0 (Keras 3; TF_USE_LEGACY_KERAS unset)"
+    )
+
+
 def test_save_and_replay_give_the_same_report(tmp_path, capsys):
     saved = tmp_path / "facts.json"
     code = doctor.main(["--save-facts", str(saved), "--json", str(tmp_path / "r.json")])
@@ -505,7 +551,7 @@ def test_every_rule_says_symptom_cause_and_fix():
     for r in doctor.RULES:
         assert r.symptom and r.cause and r.fix, r.id
     # the order the report shows them in: the machine, the Python and the build, NVIDIA, each framework
-    assert ids[:9] == [
+    assert ids[:10] == [
         "apple-silicon",
         "rosetta",
         "conda-platform",
@@ -513,6 +559,7 @@ def test_every_rule_says_symptom_cause_and_fix():
         "mps-fallback",
         "env-python",
         "environment-build",
+        "module-not-found",
         "nvidia-driver",
         "cuda-visible-devices",
     ]

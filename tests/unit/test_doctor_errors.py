@@ -236,7 +236,7 @@ def test_messages_assembled_from_torchs_literals_meet_their_rule(rule, text):
 
 
 def test_every_error_rule_has_torchs_literals():
-    assert sorted(torch_rules.LITERALS) == sorted(ERROR_RULES)
+    assert sorted(torch_rules.LITERALS) == sorted(r.id for r in torch_rules.RULES if r.error)
 
 
 # --- the command: --error, --error-file, stdin, replay, bad input --------------------------------------

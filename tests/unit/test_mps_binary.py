@@ -1,12 +1,12 @@
-"""tools/mps_binary.py's pure parts on real recorded inputs: the MPS wrapper names inside symbols read from
-torch 2.8.0's macOS libtorch_cpu.dylib, and a wheel RECORD line's sha256."""
+"""tools/mac/mps_binary.py's pure parts on real recorded inputs: the MPS wrapper names inside symbols read
+from torch 2.8.0's macOS libtorch_cpu.dylib, and a wheel RECORD line's sha256."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
-from tools import mps_binary
+from tools.mac import mps_binary
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "audit"
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tools import envspec
+from tools.envs import envspec
 
 ROOT = Path(__file__).resolve().parents[2]
 WORKFLOWS = ROOT / ".github" / "workflows"
@@ -70,7 +70,11 @@ def test_ci_on_linux_is_the_one_ci_script():
     commands = (ROOT / ".ci" / "run").read_text()
     order = [commands.index(c) for c in ("nox -s lock -- --check", "nox -s tests", "nox -s verify")]
     assert order == sorted(order), "the drift check must run first, before anything is built"
-    assert "--require-hashes" in commands and "requirements/tools.txt" in commands
+    # The host tools from their lock, hashes required, by the tools' own Python (lockinstall refuses a lock
+    # that installs nothing there); the README's test command as a newcomer runs it, with the newest uv.
+    assert '"$tools/bin/python" tools/session/lockinstall.py requirements/tools.txt' in commands
+    assert '"--require-hashes"' in (ROOT / "tools" / "session" / "lockinstall.py").read_text()
+    assert 'PATH="$PWD/$newcomer/bin:$system_path" uvx nox -s tests' in commands
 
 
 def test_ci_on_macos_verifies_every_environment_by_conda_and_by_nox():

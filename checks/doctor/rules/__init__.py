@@ -13,6 +13,7 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import re
+from typing import Any
 
 from checks import frameworks
 from checks.doctor.rule import Finding, Rule, error_text, rule
@@ -47,7 +48,7 @@ def _last_error_line(text: str) -> str:
     cause="doctor knows the texts of the rules above; the other findings may still explain it",
     fix="search its exact line in the issues of the library that raised it",
 )
-def unexplained_error(f: dict) -> Finding | None:
+def unexplained_error(f: dict[str, Any]) -> Finding | None:
     text = error_text(f)
     if not text.strip() or any(r(f) is not None for r in _AREAS if r.error):
         return None
@@ -65,7 +66,7 @@ def unexplained_error(f: dict) -> Finding | None:
 RULES: tuple[Rule, ...] = (*_AREAS, unexplained_error)
 
 
-def diagnose(facts: dict) -> list[Finding]:
+def diagnose(facts: dict[str, Any]) -> list[Finding]:
     """Every rule that applies to these facts, in order."""
     return [found for rule in RULES if (found := rule(facts)) is not None]
 
