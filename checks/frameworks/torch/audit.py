@@ -138,7 +138,7 @@ def resolve(spec: str, what: str) -> Callable[..., Any]:
         target = getattr(target, part)
     if not callable(target):
         raise AuditError(f"expected {spec} to be a function, got a {type(target).__name__}")
-    return target  # type: ignore[no-any-return]
+    return target
 
 
 _SHAPE = re.compile(r"^\d+(,\d+)*$")
