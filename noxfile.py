@@ -221,14 +221,10 @@ def audit(s: nox.Session, env: str) -> None:
 def benchplot(s: nox.Session) -> None:
     """Render bench and modelbench JSON as markdown tables and PNG plots (posargs: JSON files)."""
     results = ROOT / "results"
-    files = s.posargs or sorted(
-        str(p) for p in [*results.glob("bench-*.json"), *results.glob("models-*.json")]
-    )
+    files = s.posargs or sorted(map(str, [*results.glob("bench-*.json"), *results.glob("models-*.json")]))
     if not files:
-        s.error(
-            "expected results/bench-*.json or results/models-*.json, got none: run `nox -s bench` or "
-            "`nox -s modelbench` first"
-        )
+        run_first = "run `nox -s bench` or `nox -s modelbench` first"
+        s.error(f"expected results/bench-*.json or results/models-*.json, got none: {run_first}")
     s.run(host(s), str(ROOT / "tools" / "plots" / "benchplot.py"), *files, external=True)
 
 
@@ -279,13 +275,18 @@ def wheels(s: nox.Session) -> None:
 
 
 @session("evidence")
+def disk(s: nox.Session) -> None:
+    """The disk a CI run left: every cache and venv folder .ci/run fills, and their total (docs/ci.md)."""
+    s.run(host(s), "-m", "tools.session.disksize", "--json", str(ROOT / "results" / "disk.json"),
+          *s.posargs, env={"PYTHONPATH": str(ROOT)}, external=True)  # fmt: skip
+
+
+@session("evidence")
 def pair(s: nox.Session) -> None:
     """Can a TensorFlow and a tensorflow-metal work together? Two pins after `--`, or `--matrix`: all."""
     if not s.posargs:
-        s.error(
-            "expected two pins after --, e.g. "
-            "`nox -s pair -- tensorflow==2.18.0 tensorflow-metal==1.2.0` (or `-- --matrix`), got none"
-        )
+        example = "`nox -s pair -- tensorflow==2.18.0 tensorflow-metal==1.2.0` (or `-- --matrix`)"
+        s.error(f"expected two pins after --, e.g. {example}, got none")
     tool = "tools.mac.tfmatrix" if "--matrix" in s.posargs else "tools.mac.tfpair"
     s.run(host(s), "-m", tool, *s.posargs, env={"PYTHONPATH": str(ROOT)}, external=True)
 

@@ -3,11 +3,13 @@
 Where the framework has a distributed smoke it then runs it (torch: checks.frameworks.torch.allreduce, NCCL
 across every visible GPU, or gloo with 2 CPU processes where there is none).
 
-    python -m checks.verify --framework torch [--json report.json] [--require-gpu | --allow-cpu]
+    python -m checks.verify --framework torch [--json PATH] [--require-gpu | --allow-cpu] [--device cpu]
 
 Exit status 0 when every rule holds, 1 when any fails (each failure printed as one line), 2 for bad
 arguments. On an Apple Silicon Mac a GPU is expected (MPS for torch, Metal for TensorFlow) unless
 --allow-cpu; elsewhere a CPU-only run passes and says "ran on CPU"; --require-gpu makes any machine strict.
+Every device is probed with a real tensor before it is chosen (checks/core/probe.py); `--device cpu` runs on
+the CPU whatever the machine has (hosted macOS CI, whose MPS reports available and cannot allocate).
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ import traceback
 from typing import Any, Callable
 
 from checks import frameworks
-from checks.core import argcheck, platform_facts, sine_fit
+from checks.core import argcheck, platform_facts, probe, sine_fit
 from checks.core import report as report_file
 
 SCHEMA_VERSION = 1
@@ -37,6 +39,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     strict.add_argument("--require-gpu", action="store_true", help="fail on any machine without a GPU")
     strict.add_argument(
         "--allow-cpu", action="store_true", help="pass on CPU even on Apple Silicon (e.g. hosted macOS CI)"
+    )
+    p.add_argument(
+        "--device",
+        choices=("auto", "cpu"),
+        default="auto",
+        help="auto: the best usable device (mps > cuda > cpu); cpu: the CPU only, e.g. on hosted macOS CI",
     )
     p.add_argument("--steps", type=argcheck.positive(int), default=sine_fit.STEPS)
     p.add_argument("--n", type=argcheck.positive(int), default=sine_fit.N_POINTS, help="number of points")
@@ -68,7 +76,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "check's package named here must import; without it a package that is not installed is reported "
         "absent",
     )
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    if args.device == "cpu" and args.require_gpu:
+        p.error("expected --device cpu or --require-gpu, got both: a CPU-only run cannot use a GPU")
+    return args
 
 
 def distribution_names(text: str) -> frozenset[str]:
@@ -102,14 +113,20 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         return report
 
     info = fw.accelerators()
-    kind, devices = fw.best_devices(info)
+    kind, devices = fw.best_devices(info) if args.device == "auto" else ("cpu", [fw.CPU_DEVICE])
     report["framework_version"] = fw.version()
     report["accelerators"] = info
     report["chosen"] = {"kind": kind, "devices": devices}
 
-    gpu_expected = args.require_gpu or (platform_facts.is_apple_silicon(facts) and not args.allow_cpu)
+    gpu_expected = args.require_gpu or (
+        platform_facts.is_apple_silicon(facts) and not args.allow_cpu and args.device == "auto"
+    )
+    if kind != "cpu" or args.device == "cpu":  # an automatic CPU run says why below (why_not has it)
+        report["notes"] += [f"{d} not used: {why}" for d, why in probe.failed(info).items()]
     if kind == "cpu":
         why = "; ".join(f"{k}: {v}" for k, v in info["why_not"].items()) or "no accelerator found"
+        if args.device == "cpu":
+            why = "--device cpu was given"
         if gpu_expected:
             reason = "--require-gpu was given" if args.require_gpu else "this is an Apple Silicon Mac"
             report["failures"].append(f"no GPU used although {reason}: {why} (run `nox -s doctor`)")

@@ -35,9 +35,12 @@ DISTRIBUTIONS = ("numpy", *frameworks.distributions())
 REQUIRED = ("platform", "env_vars", "distributions", "frameworks")
 # The inner shape of each fact (as every recording has it): the rules index into these.
 SHAPES = {"platform": dict, "env_vars": dict, "distributions": dict, "frameworks": list}
-OPTIONAL_SHAPES = {"macos": dict, "nvidia": dict, "build_error": str, "error_text": str}
+OPTIONAL_SHAPES = {"macos": dict, "nvidia": dict, "build_error": str, "error_text": str, "metallibs": dict}
 # Optional facts added within schema 2: a fact set recorded before them has none (None when read back).
-ADDED_IN_SCHEMA_2 = ("error_text",)
+ADDED_IN_SCHEMA_2 = ("error_text", "metallibs")
+# Distributions whose Metal libraries (.metallib) doctor reads the header of (checks/core/metallib.py): the
+# macOS each was linked for, which pip cannot see (ml-explore/mlx#4525).
+METALLIB_DISTRIBUTIONS = ("mlx-metal",)
 # A log can be long; the error that ended the program is at its end, so the fact keeps the last part.
 ERROR_TEXT_MAX_CHARS = 1 << 20
 
@@ -111,6 +114,41 @@ def distributions() -> dict[str, Any]:
     return found
 
 
+def metallibs() -> dict[str, Any] | None:
+    """{"mlx-metal 0.32.4: mlx/lib/mlx.metallib": {"os_version", "target_os", "file_version",
+    "language_versions" (of its first functions)}} for each installed Metal library of
+    METALLIB_DISTRIBUTIONS; None where none is installed (a file that is not one: its "error")."""
+    from importlib import metadata
+
+    from checks.core import metallib
+
+    found: dict[str, Any] = {}
+    for name in METALLIB_DISTRIBUTIONS:
+        try:
+            dist = metadata.distribution(name)
+        except metadata.PackageNotFoundError:
+            continue
+        for file in dist.files or []:
+            if not str(file).endswith(".metallib"):
+                continue
+            key = f"{name} {dist.version}: {file}"
+            path = Path(str(dist.locate_file(file)))
+            try:
+                with path.open("rb") as stream:
+                    head = stream.read(4096)  # the header and the first functions' versions
+                header = metallib.read(head, path.stat().st_size)
+            except (OSError, metallib.MetallibError) as exc:
+                found[key] = {"error": str(exc)}
+                continue
+            found[key] = {
+                "target_os": header.target_os,
+                "os_version": header.os_version,
+                "file_version": header.file_version,
+                "language_versions": header.language_versions,
+            }
+    return found or None
+
+
 def gather(
     names: list[str],
     *,
@@ -133,6 +171,7 @@ def gather(
         "env_python": env_python,
         "build_error": build_error,
         "error_text": error_tail(error_text),
+        "metallibs": metallibs(),
         # One key per registered framework: None where it was not asked.
         **{name: None for name in frameworks.NAMES},
     }

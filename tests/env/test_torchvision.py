@@ -1,4 +1,4 @@
-"""torchvision and torchaudio where an environment has them (torch: both; torch-current: torchvision).
+"""torchvision and torchaudio where an environment has them (torch and torch-current: both).
 
 Their compiled ops must run with this torch: a torchvision built for another torch fails at the first
 compiled op ("operator torchvision::nms does not exist" or an undefined symbol), not at import. torch-current
@@ -92,12 +92,16 @@ def test_the_check_passes_on_the_best_device(report):
 def test_torchaudio_is_absent_only_where_the_lock_does_not_install_it(report):
     locked = _locked()
     audio = report["packages"]["torchaudio"]
+    line = torch_extras.summary_line(report)
+    assert f"with torch {torch.__version__} on " in line  # torchaudio's version need not be torch's
     if _has_torchaudio():
         assert audio["status"] == "present" and report["parts"]["melspectrogram"]["compared"]["rel"] < 1e-5
+        assert f"torchaudio {audio['version']}" in line.split(" on ")[0] and "not run" not in line
     else:
-        assert locked is None or "torchaudio" not in locked  # torch-current's lock has none
+        assert locked is None or "torchaudio" not in locked
         assert audio["status"] == "absent" and audio["why"] == "not in this environment"
-        assert "torchaudio not in this environment" in torch_extras.summary_line(report)
+        assert "not run: melspectrogram (torchaudio not in this environment)" in line
+        assert "torchaudio" not in line.split(" on ")[0]  # it did not run, so the line does not start with it
 
 
 def test_a_package_the_lock_installs_but_is_missing_is_a_failure():

@@ -8,13 +8,16 @@ installed over it). The others are written by hand, each reproducing one failure
 from __future__ import annotations
 
 import json
+import struct
 import subprocess
 import sys
+from importlib import metadata
 from pathlib import Path
 
 import pytest
 
 from checks import doctor, frameworks
+from checks.doctor import facts as doctor_facts
 from checks.doctor.rules import tensorflow as tf_rules
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -32,6 +35,8 @@ MAC_TORCH = {
 # Every fact set, and exactly the findings (rule -> status) it must give: a rule that starts firing where
 # it should not, or stops firing, fails here.
 EXPECTED = {
+    # GitHub's hosted Apple Silicon runner: MPS available, the first tensor fails (the device probe's error).
+    "mac-m1-hosted-runner-mps-unusable": {**MAC_TORCH, "device-probe": "fail"},
     "linux-x86_64-cpu-host": {"env-python": "ok", "nvidia-driver": "warn"},
     "linux-x86_64-cpu-torch": {"nvidia-driver": "warn", "torch-import": "ok", "torch-cuda": "warn"},
     "linux-x86_64-cpu-torch-no-tqdm": {
@@ -63,6 +68,21 @@ EXPECTED = {
         "mlx-rosetta": "ok",
         "mlx-import": "ok",
         "mlx-metal": "ok",
+        "mlx-metallib": "ok",
+        "mlx-float64": "warn",
+    },
+    # mlx-metal's macosx_26_0 wheel (its metallib is for 26.2) on macOS 26.1: ml-explore/mlx#4525.
+    "mac-m5-macos-26.1-mlx-metallib-26.2": {
+        "apple-silicon": "ok",
+        "rosetta": "ok",
+        "macos-version": "ok",
+        "mps-fallback": "ok",
+        "mlx-python": "ok",
+        "mlx-macos": "ok",
+        "mlx-rosetta": "ok",
+        "mlx-import": "ok",
+        "mlx-metal": "ok",
+        "mlx-metallib": "warn",
         "mlx-float64": "warn",
     },
     "mac-m1-mlx-no-metal": {
@@ -602,3 +622,42 @@ def test_the_current_stacks_texts():
     assert "python/cpython#135675" in f.summary and "MPS needs 14.0+" in f.summary  # torch 2.15's floor
     f = findings("linux-cuda13-driver-570")["torch-cuda"]
     assert "driver >= 580" in f.meaning
+
+
+def test_mlx_metallib_for_a_newer_major_fails():
+    """The macosx_26_0 wheel's library (MSL 4.0) forced onto macOS 15.7: Metal refuses it (jjang-ai/vmlx#120:
+    "This library is using language version 4.0 which is not supported on this OS")."""
+    facts = load("mac-m5-macos-26.1-mlx-metallib-26.2")
+    facts["macos"] = {"sw_vers": "15.7"}
+    found = {f.rule: f for f in doctor.diagnose(facts)}["mlx-metallib"]
+    assert found.status == "fail" and "4.0" in found.meaning and "26.2" in found.fix
+
+
+def test_mlx_metallib_facts_read_a_real_header(tmp_path, monkeypatch):
+    """doctor's fact reads the installed library's header: the real first bytes of the 26.2 one."""
+    data = (ROOT / "tests" / "data" / "metallib" / "macosx_26_0_arm64.head").read_bytes()
+    library = tmp_path / "mlx" / "lib" / "mlx.metallib"
+    library.parent.mkdir(parents=True)
+    library.write_bytes(data)
+
+    class Dist:
+        version = "0.32.4"
+        files = ("mlx/lib/mlx.metallib", "mlx/lib/libmlx.dylib")
+
+        def locate_file(self, file):
+            return tmp_path / file
+
+    monkeypatch.setattr(metadata, "distribution", lambda name: Dist())
+    got = doctor_facts.metallibs()
+    # 512 recorded bytes of a 214 MB library: the size check names it, as for a cut-short install
+    assert "file size" in got["mlx-metal 0.32.4: mlx/lib/mlx.metallib"]["error"]
+    fixed = bytearray(data)
+    struct.pack_into("<Q", fixed, 16, len(fixed))
+    library.write_bytes(bytes(fixed))
+    got = doctor_facts.metallibs()["mlx-metal 0.32.4: mlx/lib/mlx.metallib"]
+    assert got == {
+        "target_os": "macOS",
+        "os_version": "26.2",
+        "file_version": "2.9",
+        "language_versions": ["4.0"],
+    }

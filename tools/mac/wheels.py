@@ -13,7 +13,11 @@ in pyproject.toml), into a cache shared by every run (tools/mac/wheelcache.py); 
   checks/doctor/rules/torch.py): a torch that rewords one fails here, naming the rule to update;
 - mlx-metal's wheel ships the Metal library (mlx/lib/mlx.metallib, the compiled GPU kernels) and a libmlx
   that links Metal (the Metal backend);
-- a locked TensorFlow + tensorflow-metal pair links: tools/mac/tfpair.py.
+- a locked TensorFlow + tensorflow-metal pair links: tools/mac/tfpair.py;
+- on Linux, every symbol torchvision's and torchaudio's ELF binaries need from torch's libraries is
+  defined there: tools/mac/elfbind.py;
+- every Metal library (.metallib) in every macOS wheel of each locked release, whatever its tag, is for a
+  macOS no newer than the one that installs that wheel: tools/mac/metallibs.py.
 
 Run: `nox -s wheels` (or `python -m tools.mac.wheels --help` in the dev layer). Exit 0 all hold, 1 any fails.
 """
@@ -34,7 +38,7 @@ from packaging.utils import parse_wheel_filename
 
 from checks.doctor.rules import torch as doctor_torch
 from tools.envs import envspec
-from tools.mac import macho, tfpair, wheelcache
+from tools.mac import elfbind, macho, metallibs, tfpair, wheelcache
 from tools.mac.wheelcache import CACHE, fetch, floor_name, python_minor, sha256, tag_problem
 
 # The frameworks of PyTorch's MPS backend: a macOS torch wheel without them is a CPU-only build.
@@ -357,6 +361,10 @@ def check_lock(env: envspec.Environment, target: str, cache: Path = CACHE) -> li
         check_links(checks, readable, cache)
         for check in checks:
             check_torch_kernels(check, readable, cache)
+        metallibs.check_lock(env, target, checks, {e.name: e.hashes for e in entries}, cache)
+    else:
+        found = {c.name: wheels[(c.name, c.version)] for c in checks if c.file and not c.problems}
+        elfbind.check_lock(checks, {n: w for n, w in found.items() if isinstance(w, Path)}, cache)
     return checks
 
 
@@ -429,7 +437,10 @@ def summary(report: dict[str, Any]) -> list[str]:
                 f"(binary, sha256 in lock, fits {floor}{links}){disk(checks)}"
             )
             for check in checks:
-                out += describe_links(check) + describe_kernels(check)
+                out += describe_links(check) + describe_kernels(check) + metallibs.describe(check)
+                elf = check["facts"].get("elf_bindings")
+                if elf:
+                    out += elfbind.describe(f"{check['name']} {check['version']}", elf)
                 metal = check["facts"].get("mlx_metal")
                 if metal:
                     libs = ", ".join(f"{k} ({v / 2**20:.0f} MiB)" for k, v in metal["metallibs"].items())

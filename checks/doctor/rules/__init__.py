@@ -17,7 +17,7 @@ from typing import Any
 
 from checks import frameworks
 from checks.doctor.rule import Finding, Rule, error_text, rule
-from checks.doctor.rules import environment, machine
+from checks.doctor.rules import environment, machine, probe
 
 
 def _framework_rules() -> tuple[Rule, ...]:
@@ -29,8 +29,15 @@ def _framework_rules() -> tuple[Rule, ...]:
     return tuple(found)
 
 
-# The machine's Apple checks, then the Python and the build, then NVIDIA, then each framework's.
-_AREAS: tuple[Rule, ...] = (*machine.APPLE, *environment.RULES, *machine.NVIDIA, *_framework_rules())
+# The machine's Apple checks, then the Python and the build, then NVIDIA, then each framework's, then the
+# device probe over them all.
+_AREAS: tuple[Rule, ...] = (
+    *machine.APPLE,
+    *environment.RULES,
+    *machine.NVIDIA,
+    *_framework_rules(),
+    *probe.RULES,
+)
 # An exception's line in a traceback or a log: "TypeError: ...", "torch.OutOfMemoryError: ...".
 _EXCEPTION_LINE = re.compile(r"^\s*(?:[\w.]+\.)?\w*(?:Error|Exception|Warning)\b.*$", re.M)
 

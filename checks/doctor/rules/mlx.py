@@ -173,4 +173,59 @@ def mlx_float64(f: dict[str, Any]) -> Finding | None:
     )
 
 
-RULES = (mlx_python, mlx_macos, mlx_rosetta, mlx_import, mlx_metal, mlx_float64)
+@rule(
+    "mlx-metallib",
+    symptom='"Failed to load the default metallib. This library is using language version 4.0 which is not '
+    'supported on this OS", or on macOS 26.0/26.1 an mlx-metal whose library is for 26.2',
+    cause="mlx.metallib linked for a newer macOS than this one: a wheel forced onto an older macOS, or "
+    "mlx-metal's macosx_26_0 wheel, built for 26.2, which pip installs on 26.0 and 26.1 "
+    "(ml-explore/mlx#4525)",
+    fix="update macOS to the version the library names (Software Update), or rebuild from the lock so pip "
+    "picks the wheel for this macOS",
+)
+def mlx_metallib(f: dict[str, Any]) -> Finding | None:
+    libraries = f.get("metallibs")
+    if not libraries or not on_mac(f):
+        return None
+    reported = macos_reported(f)
+    for where, header in sorted(libraries.items()):
+        if "error" in header:
+            return Finding(
+                "mlx-metallib",
+                "fail",
+                f"{where} is not a readable Metal library: {header['error']}",
+                "Metal refuses it: mlx has no GPU kernels",
+                "reinstall from the lock (`nox -s verify`)",
+            )
+        needs = header["os_version"] if header["target_os"] == "macOS" else None
+        if needs is None or version(reported)[:2] >= version(needs)[:2]:
+            continue
+        language = "/".join(header.get("language_versions") or []) or "unknown"
+        same_major = version(reported)[0] == version(needs)[0]
+        return Finding(
+            "mlx-metallib",
+            "warn" if same_major else "fail",
+            f"{where} is a Metal library for macOS {needs} (its header); this Mac runs {reported}",
+            (
+                f"its Metal language ({language}) is this macOS's, so Metal loads it, but it was built for "
+                f"{needs}: pip installs mlx-metal's macosx_{version(needs)[0]}_0 wheel on every "
+                f"{version(needs)[0]}.x (ml-explore/mlx#4525: on an M5-class GPU MLX then picks kernels "
+                f"that need {needs}; not verified on such a Mac)"
+            )
+            if same_major
+            else f'Metal refuses a library whose language ({language}) this macOS lacks: "Failed to load '
+            'the default metallib", and mlx has no GPU',
+            f"update macOS to {needs} or later (System Settings > General > Software Update)"
+            + (
+                ""
+                if same_major
+                else ", or rebuild from the lock (`nox -s verify`): pip picks the wheel for this macOS"
+            ),
+        )
+    shown = ", ".join(
+        f"{w} for macOS {h['os_version']}" for w, h in sorted(libraries.items()) if "error" not in h
+    )
+    return Finding("mlx-metallib", "ok", f"{shown}; this Mac runs {reported}")
+
+
+RULES = (mlx_python, mlx_macos, mlx_rosetta, mlx_import, mlx_metal, mlx_metallib, mlx_float64)

@@ -23,10 +23,11 @@ import importlib.metadata
 import math
 import sys
 import time
-from typing import Any
+from typing import Any, Callable
 
 import mlx.core as mx
 
+from checks.core import probe
 from checks.core.sine_fit import FitRun
 
 # Declared: literals that frameworks.declared() reads from this source without importing mlx.
@@ -106,14 +107,36 @@ def accelerators() -> dict[str, Any]:
             if not any(BACKENDS[b] == "cuda" for b in backends)
             else "mlx's CUDA backend is installed but sees no GPU (no NVIDIA driver, or CUDA_VISIBLE_DEVICES)"
         )
+    # Available is not usable: a real array computed on the GPU before choosing it (checks/core/probe.py).
+    info["probe"] = _probe()
+    if not probe.usable(info, "gpu"):
+        info["why_not"]["metal" if metal else "cuda"] = probe.why_not("gpu", info["probe"]["gpu"])
     return info
+
+
+def probe_op(device: str) -> Callable[[], float]:
+    """checks.core.probe's tiny op on `device` ("gpu", "cpu:0"): sum(2 * [0, 1, 2, 3] + 1), read back."""
+
+    def op() -> float:
+        kind, _, index = device.partition(":")
+        dev = mx.Device(mx.gpu if kind == "gpu" else mx.cpu, int(index or 0))
+        with mx.stream(dev):
+            y = (mx.arange(4, dtype=mx.float32) * 2.0 + 1.0).sum()
+            mx.eval(y)
+        return float(y.item())
+
+    return op
+
+
+def _probe() -> dict[str, str | None]:
+    return probe.devices(probe_op, ["gpu"] if mx.metal.is_available() or mx.cuda.is_available() else [])
 
 
 def best_devices(info: dict[str, Any] | None = None) -> tuple[str, list[str]]:
     """(metal|cuda, ["gpu"]) where MLX has a GPU, else ("cpu", ["cpu"]): one MLX process uses one GPU."""
     info = info or accelerators()
     for kind in ("metal", "cuda"):
-        if info[kind]["available"]:
+        if info[kind]["available"] and probe.usable(info, "gpu"):
             return kind, ["gpu"]
     return "cpu", [CPU_DEVICE]
 
@@ -144,6 +167,7 @@ def doctor_facts() -> dict[str, Any]:
         "cuda_available": mx.cuda.is_available(),
         "gpu": _gpu_info(),
         "float64_on_gpu_error": float64_on_gpu(),
+        "probe": _probe(),
     }
 
 

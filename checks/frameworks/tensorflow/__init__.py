@@ -17,10 +17,11 @@ from __future__ import annotations
 import math
 import platform
 import time
-from typing import Any
+from typing import Any, Callable
 
 import tensorflow as tf
 
+from checks.core import probe
 from checks.core.sine_fit import FitRun
 
 # Declared: literals that frameworks.declared() reads from this source without importing TensorFlow.
@@ -76,13 +77,41 @@ def accelerators() -> dict[str, Any]:
                 if not tf.test.is_built_with_cuda()
                 else "TensorFlow has CUDA but sees no GPU (driver or CUDA libraries missing)"
             )
+    # Registered is not usable: a real tensor on each GPU before choosing it (checks/core/probe.py).
+    info["probe"] = _probe(len(gpus))
+    if gpus and not _usable_gpus(info):
+        info["why_not"][_gpu_kind()] = "; ".join(probe.why_not(d, e) for d, e in probe.failed(info).items())
     return info
+
+
+def probe_op(device: str) -> Callable[[], float]:
+    """checks.core.probe's tiny op on `device`: sum(2 * [0, 1, 2, 3] + 1), read back to the host."""
+
+    def op() -> float:
+        with tf.device(device):
+            x = tf.range(4, dtype=tf.float32)
+            y = tf.reduce_sum(x * 2.0 + 1.0)
+        # TensorFlow places an op elsewhere rather than fail when it can (soft placement): check where.
+        want = device.strip("/").upper()
+        if not y.device.upper().endswith(want):
+            raise RuntimeError(f"the op ran on {y.device}, not {device}")
+        return float(y.numpy())
+
+    return op
+
+
+def _probe(count: int) -> dict[str, str | None]:
+    return probe.devices(probe_op, [f"/GPU:{i}" for i in range(count)])
+
+
+def _usable_gpus(info: dict[str, Any]) -> list[str]:
+    return [d for d in (f"/GPU:{i}" for i in range(len(info["gpus"]))) if probe.usable(info, d)]
 
 
 def best_devices(info: dict[str, Any] | None = None) -> tuple[str, list[str]]:
     info = info or accelerators()
-    if info["gpus"]:
-        return _gpu_kind(), [f"/GPU:{i}" for i in range(len(info["gpus"]))]
+    if _usable_gpus(info):
+        return _gpu_kind(), _usable_gpus(info)
     return "cpu", [CPU_DEVICE]
 
 
@@ -100,6 +129,7 @@ def doctor_facts() -> dict[str, Any]:
         "built_with_cuda": tf.test.is_built_with_cuda(),
         "gpus": [d.name for d in tf.config.list_physical_devices("GPU")],
         "physical_devices": [f"{d.device_type}:{d.name}" for d in tf.config.list_physical_devices()],
+        "probe": _probe(len(tf.config.list_physical_devices("GPU"))),
     }
 
 

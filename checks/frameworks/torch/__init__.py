@@ -16,11 +16,12 @@ from __future__ import annotations
 import math
 import time
 import warnings
-from typing import Any
+from typing import Any, Callable
 
 import torch
 
 from checks import frameworks
+from checks.core import probe
 from checks.core.sine_fit import FitRun
 
 # Declared: literals that frameworks.declared() reads from this source without importing torch.
@@ -79,16 +80,41 @@ def accelerators() -> dict[str, Any]:
             if torch.version.cuda is None
             else "torch has CUDA but sees no GPU (no NVIDIA driver, or CUDA_VISIBLE_DEVICES hides them)"
         )
+    # Available is not usable (hosted macOS runners): a real tensor on each device before choosing it.
+    info["probe"] = _probe(mps_available, cuda_count)
+    if not probe.usable(info, "mps"):
+        info["why_not"]["mps"] = probe.why_not("mps", info["probe"]["mps"])
+    if cuda_count and not _usable_cuda(info):
+        info["why_not"]["cuda"] = "; ".join(probe.why_not(d, e) for d, e in probe.failed(info).items())
     return info
 
 
+def probe_op(device: str) -> Callable[[], float]:
+    """checks.core.probe's tiny op on `device`: sum(2 * [0, 1, 2, 3] + 1), read back to the host."""
+
+    def op() -> float:
+        x = torch.arange(4, dtype=torch.float32, device=device)
+        return float((x * 2.0 + 1.0).sum().item())
+
+    return op
+
+
+def _probe(mps_available: bool, cuda_count: int) -> dict[str, str | None]:
+    return probe.devices(probe_op, ["mps"] * mps_available + [f"cuda:{i}" for i in range(cuda_count)])
+
+
+def _usable_cuda(info: dict[str, Any]) -> list[str]:
+    return [d for d in (f"cuda:{i}" for i in range(len(info["cuda"]["devices"]))) if probe.usable(info, d)]
+
+
 def best_devices(info: dict[str, Any] | None = None) -> tuple[str, list[str]]:
-    """The best kind (mps > cuda > cpu) and every device of that kind: all GPUs, not only the first."""
+    """The best kind (mps > cuda > cpu) and every usable device of that kind: all GPUs that passed the
+    probe, not only the first."""
     info = info or accelerators()
-    if info["mps"]["available"]:
+    if info["mps"]["available"] and probe.usable(info, "mps"):
         return "mps", ["mps"]
-    if info["cuda"]["available"]:
-        return "cuda", [f"cuda:{i}" for i in range(len(info["cuda"]["devices"]))]
+    if info["cuda"]["available"] and _usable_cuda(info):
+        return "cuda", _usable_cuda(info)
     return "cpu", [CPU_DEVICE]
 
 
@@ -129,6 +155,7 @@ def doctor_facts() -> dict[str, Any]:
         ],
         "mps_built": torch.backends.mps.is_built(),
         "mps_available": torch.backends.mps.is_available(),
+        "probe": _probe(torch.backends.mps.is_available(), count),
     }
 
 

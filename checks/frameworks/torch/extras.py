@@ -22,8 +22,8 @@ A package the environment does not have is reported absent, not failed, unless t
 installs it here (`locked`, from `nox -s verify`): then a missing or broken import is a failure. An op
 the device does not implement is a named failure (which op, on which device, what to do), not a crash.
 
-    run(device, locked=None) -> report   {"device", "packages", "parts", "fell_back", "seconds", "passed",
-                                          "failures"}
+    run(device, locked=None) -> report   {"device", "torch", "packages", "parts", "fell_back", "seconds",
+                                          "passed", "failures"}
     summary_line(report) -> str          one line for verify's output
 """
 
@@ -341,7 +341,13 @@ def run(device: str, locked: frozenset[str] | None = None) -> dict[str, Any]:
     """Every part whose package is present, on `device` and on the CPU; `locked`: the distributions the
     environment's lock installs on this machine (None: unknown, as when verify runs without nox)."""
     dev = torch.device(device)
-    report: dict[str, Any] = {"device": str(dev), "packages": {}, "parts": {}, "failures": []}
+    report: dict[str, Any] = {
+        "device": str(dev),
+        "torch": torch.__version__,
+        "packages": {},
+        "parts": {},
+        "failures": [],
+    }
     started = time.perf_counter()
     modules = {}
     for name in PACKAGES:
@@ -387,15 +393,27 @@ STATUS_WORDS = {"absent": "not in this environment", "failed": "FAILED to import
 
 
 def summary_line(report: dict[str, Any]) -> str:
-    packages = ", ".join(
-        f"{name} {p['version']}" if p["status"] == "present" else f"{name} {STATUS_WORDS[p['status']]}"
-        for name, p in report["packages"].items()
+    """What ran, with which versions (torch's own too: torchaudio's no longer follow torch's, pytorch/audio
+    #4170), then what did not run and why: "torchvision 0.29.2, torchaudio 2.11.1 with torch 2.15.0 on cpu:
+    resnet18 ..., 9.1 s  ok", or "...: resnet18 ...; not run: melspectrogram (torchaudio not in this
+    environment), 9.1 s  ok"."""
+    packages = report["packages"]
+    present = [f"{name} {p['version']}" for name, p in packages.items() if p["status"] == "present"]
+    torch_version = f" with torch {report['torch']}" if report.get("torch") else ""
+    head = (
+        f"{', '.join(present) or 'neither torchvision nor torchaudio'}{torch_version} on {report['device']}"
     )
     parts = ", ".join(_part_words(n, p) for n, p in report["parts"].items()) or "nothing to run"
     fell = f"; on the CPU by fallback: {', '.join(report['fell_back'])}" if report["fell_back"] else ""
+    skipped = [
+        f"{', '.join(part for part, (pkg, _fn) in PARTS.items() if pkg == name)} ({name} "
+        f"{STATUS_WORDS[p['status']]})"
+        for name, p in packages.items()
+        if p["status"] != "present"
+    ]
+    not_run = f"; not run: {'; '.join(skipped)}" if skipped else ""
     return (
-        f"{packages} on {report['device']}: {parts}{fell}, {report['seconds']:.1f} s  "
-        f"{'ok' if report['passed'] else 'FAILED'}"
+        f"{head}: {parts}{fell}{not_run}, {report['seconds']:.1f} s  {'ok' if report['passed'] else 'FAILED'}"
     )
 
 
