@@ -187,14 +187,21 @@ def table_lines(report: dict[str, Any], others: list[dict[str, Any]]) -> list[st
     return lines
 
 
+def _name(report: dict[str, Any]) -> str:
+    return f"{report['env'] or 'torch ' + report['torch_release']} (torch {report['torch_release']})"
+
+
 def fix_line(report: dict[str, Any], others: list[dict[str, Any]]) -> str:
+    """What to do, for this environment and the others whose report of the same step is at hand."""
     if not report["missing"]:
+        lacking = [o for o in others if o["missing"]]
+        if lacking:
+            names = ", ".join(f"{_name(o)} lacks {len(o['missing'])}" for o in lacking)
+            return f"fix: run the step in {_name(report)}, which has every op on MPS ({names})"
         return "fix: none needed: every op has an MPS kernel or decomposes into ops that have one"
     clean = [o for o in others if not o["missing"]]
     if clean:
-        names = ", ".join(
-            f"{o['env'] or 'torch ' + o['torch_release']} (torch {o['torch_release']})" for o in clean
-        )
+        names = ", ".join(_name(o) for o in clean)
         return (
             f"fix: {names} runs every op on MPS; or set PYTORCH_ENABLE_MPS_FALLBACK=1 before importing torch"
         )
