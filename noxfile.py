@@ -200,6 +200,23 @@ def modelbench(s: nox.Session, env: str) -> None:
     s.notify("benchplot", posargs=[])
 
 
+# ---- audit (issue 23): which ops of your training step have no MPS kernel, per torch release -----------
+@session("use")
+# The torch rows (a row a malformed table could not read stays in: its session ends with the table's line).
+@nox.parametrize("env", [name for name in NAMES if name not in ENVS or ENVS[name].framework == "torch"])
+def audit(s: nox.Session, env: str) -> None:
+    """Which ops of your CPU training step lack an MPS kernel in this torch (posargs: checks.audit)."""
+    if not s.posargs:
+        s.error("expected what to audit after --, e.g. `nox -s audit -- --model torchvision.models:resnet50 "
+                "--input 8,3,224,224` or `-- --step myproject.train:audit_step`, got nothing")  # fmt: skip
+    spec = ENVS[env]
+    # The test venv (its dev layer has PyYAML, which torch's own torchgen reads native_functions.yaml with).
+    python = build.build(s, ROOT, spec, *spec.layers)
+    floor = ["--macos-floor", spec.floors["macos-arm64"]] if "macos-arm64" in spec.floors else []
+    s.run(python, "-m", "checks.audit", "--env", env, *floor, "--out-dir", str(ROOT / "results"),
+          *s.posargs, external=True, env=RUN_ENV)  # fmt: skip
+
+
 @session("bench")
 def benchplot(s: nox.Session) -> None:
     """Render bench and modelbench JSON as markdown tables and PNG plots (posargs: JSON files)."""

@@ -215,6 +215,13 @@ def test_run_without_a_command_is_one_line_and_builds_nothing(repo):
     assert not (repo / ".nox" / "env-tf").exists()
 
 
+def test_audit_without_anything_to_audit_is_one_line_and_builds_nothing(repo):
+    done = nox(repo, "-s", "audit(env='torch')")
+    assert done.returncode == 1
+    assert "expected what to audit after --" in error_line(done)
+    assert not list((repo / ".nox").glob("env-torch*"))
+
+
 def test_run_names_the_command_exit_code(repo):
     done = nox(repo, "-s", "run(env='tf')", "--", "python", "-c", "raise SystemExit(3)")
     assert done.returncode != 0

@@ -321,7 +321,8 @@ FALLBACK_COST = (
     "but only if set before `import torch` (torch reads it once, while the import registers the MPS "
     "fallback: aten/src/ATen/mps/MPSFallback.mm)",
     fix="`PYTORCH_ENABLE_MPS_FALLBACK=1 python train.py`; it costs a copy to the CPU and back on each call "
-    "of that op",
+    "of that op. Which ops of your step lack a kernel in each torch, before a Mac runs it: `nox -s audit` "
+    "(docs/audit.md)",
     error=True,
 )
 def mps_unsupported_op(f: dict[str, Any]) -> Finding | None:
@@ -349,7 +350,9 @@ def mps_unsupported_op(f: dict[str, Any]) -> Finding | None:
             "PYTORCH_ENABLE_MPS_FALLBACK=1` first; in Python, `os.environ['PYTORCH_ENABLE_MPS_FALLBACK'] = "
             "'1'` only above the first `import torch`; in Jupyter, set it and restart the kernel); in a "
             "training loop, better replace the op or move that step to the CPU yourself; a newer torch may "
-            "have the kernel (pytorch/pytorch#141287 tracks the missing ones)",
+            "have the kernel (pytorch/pytorch#141287 tracks the missing ones): `nox -s audit -- --step "
+            "MODULE:FUNCTION` lists every op of your step that has none, for each torch environment, on any "
+            "machine (docs/audit.md)",
         )
     if on_cpu and warned is not None:
         return Finding(
