@@ -17,9 +17,6 @@ set, shared by every session that needs exactly it, so nox's own venv is none.
 from __future__ import annotations
 
 import functools
-import os
-import shlex
-import subprocess
 import sys
 from pathlib import Path
 from typing import Any, Callable
@@ -34,7 +31,7 @@ from checks import frameworks  # noqa: E402  (standard library only: reads decla
 from tools import locks  # noqa: E402
 from tools.envs import envspec  # noqa: E402
 from tools.locks import relock  # noqa: E402
-from tools.session import build, interpreters, results, venvs  # noqa: E402
+from tools.session import build, interpreters, results  # noqa: E402
 
 nox.needs_version = ">=2025.2.9"
 nox.options.error_on_missing_interpreters = True
@@ -125,16 +122,7 @@ def kernel(s: nox.Session, env: str) -> None:
         s.error(f"expected no option or --remove, got {unknown[0]!r}")
     spec = ENVS[env]
     if "--remove" in s.posargs:
-        # Only jupyter_client is needed to find and delete the kernelspec: the notebook layer alone, in a
-        # venv of its own; it goes, and so does the kernel's venv.
-        remover = venvs.Venv.for_locks(ROOT, f"kernel-remove-{env}", [spec.layer_lock("notebook")])
-        python = build.venv_python(s, remover, spec.python)
-        if env in build.kernelspecs(s, python):
-            s.run(python, "-m", "jupyter", "kernelspec", "remove", "-y", env, external=True)
-        else:
-            s.log(f"no kernel named {env!r} is registered: nothing to remove")
-        for name in (f"kernel-remove-{env}", f"env-{env}+notebook"):
-            venvs.Venv.for_locks(ROOT, name, []).remove()
+        build.remove_kernel(s, ROOT, spec)
         return
     python = build.build(s, ROOT, spec, "notebook")
     # --user: ~/Library/Jupyter/kernels on macOS, ~/.local/share/jupyter/kernels on Linux (JUPYTER_DATA_DIR
@@ -156,24 +144,7 @@ def run(s: nox.Session, env: str) -> None:
     if not s.posargs:
         example = f"nox -s \"run(env='{env}')\" -- python -m myproject.train"
         s.error(f"expected a command after --, got none: e.g. {example}")
-    venv_bin = Path(build.build(s, ROOT, ENVS[env])).parent
-    # As if activated: the venv's `python` (or any of its scripts) runs, and its bin folder leads PATH for
-    # what the command starts (nox itself looks programs up on its own PATH).
-    program, *rest = s.posargs
-    if (venv_bin / program).exists():
-        program = str(venv_bin / program)
-    path = os.pathsep.join([str(venv_bin), os.environ.get("PATH", "")])
-    env_vars = {**os.environ, **RUN_ENV, "PATH": path, "VIRTUAL_ENV": str(venv_bin.parent)}
-    shown = shlex.join(s.posargs)
-    s.log(shown)
-    try:
-        code = subprocess.run([program, *rest], env=env_vars, cwd=ROOT).returncode
-    except OSError as exc:
-        s.error(f"expected a command to run, got {shown!r}: {exc.strerror}")
-    if code:
-        # nox ends a failed session with exit code 1 whatever the command returned: this line keeps it.
-        why = f"killed by signal {-code}" if code < 0 else f"exit code {code}"
-        s.error(f"expected `{shown}` to succeed in env-{env}, got {why} (nox itself exits 1)")
+    build.run_activated(s, ROOT, Path(build.build(s, ROOT, ENVS[env])).parent, s.posargs, RUN_ENV)
 
 
 @session("bench")

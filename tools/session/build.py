@@ -10,7 +10,9 @@ import contextlib
 import fcntl
 import json
 import os
+import shlex
 import shutil
+import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -186,3 +188,36 @@ def kernelspecs(s: nox.Session, python: str) -> dict[str, Any]:
     out = s.run(python, "-m", "jupyter", "kernelspec", "list", "--json", silent=True, external=True)
     found: dict[str, Any] = json.loads(str(out))["kernelspecs"]  # silent=True: run returns the output
     return found
+
+
+def remove_kernel(s: nox.Session, root: Path, env: envspec.Environment) -> None:
+    """Unregister the environment's Jupyter kernel. Only jupyter_client is needed to find and delete the
+    kernelspec: the notebook layer alone, in a venv of its own; it goes, and so does the kernel's venv."""
+    remover = venvs.Venv.for_locks(root, f"kernel-remove-{env.name}", [env.layer_lock("notebook")])
+    python = venv_python(s, remover, env.python)
+    if env.name in kernelspecs(s, python):
+        s.run(python, "-m", "jupyter", "kernelspec", "remove", "-y", env.name, external=True)
+    else:
+        s.log(f"no kernel named {env.name!r} is registered: nothing to remove")
+    for name in (f"kernel-remove-{env.name}", f"env-{env.name}+notebook"):
+        venvs.Venv.for_locks(root, name, []).remove()
+
+
+def run_activated(s: nox.Session, root: Path, venv_bin: Path, argv: list[str], extra: dict[str, str]) -> None:
+    """Run the user's command as if the venv were activated: its `python` (or any of its scripts) runs, and
+    its bin folder leads PATH for what the command starts (nox itself looks programs up on its own PATH).
+    A failure is one line keeping the command's exit code, which nox's own exit (always 1) loses."""
+    program, *rest = argv
+    if (venv_bin / program).exists():
+        program = str(venv_bin / program)
+    path = os.pathsep.join([str(venv_bin), os.environ.get("PATH", "")])
+    env_vars = {**os.environ, **extra, "PATH": path, "VIRTUAL_ENV": str(venv_bin.parent)}
+    shown = shlex.join(argv)
+    s.log(shown)
+    try:
+        code = subprocess.run([program, *rest], env=env_vars, cwd=root).returncode
+    except OSError as exc:
+        s.error(f"expected a command to run, got {shown!r}: {exc.strerror}")
+    if code:
+        why = f"killed by signal {-code}" if code < 0 else f"exit code {code}"
+        s.error(f"expected `{shown}` to succeed in {venv_bin.parent.name}, got {why} (nox itself exits 1)")
