@@ -1,0 +1,222 @@
+"""Every measured figure the README and docs/ quote, held to the record it comes from (docs/claims.toml).
+
+A *figure* is a number with a unit after it (6.4 GB, 57.2 us, 90%, 40x, 5927 images/s, 3 min 31 s) in the
+prose or tables of README.md and docs/*.md. Outside the generated parts (fenced blocks, which show a command
+or what it printed; `<!-- name:begin -->` ... `<!-- name:end -->` blocks; the generated pages in GENERATED,
+each held to its source by its own test), every figure must be covered by an entry of docs/claims.toml:
+
+- `[[claim]]`: the figure comes from a committed record: `record` (a JSON file, or a log read with
+  `pattern`) and `path` (dotted keys into the JSON; one per number in the figure), times `scale`; the number
+  as written must be the record's value rounded to the digits shown.
+- `[[public]]`: the figure is someone else's: `url` and `line`, the line it was read from, which must hold
+  each number of the figure.
+- `[[setting]]`: not a measurement (a size we chose, a threshold, a tolerance, a product name): `reason`.
+- `[[unrecorded]]`: a measurement no committed record backs yet: `reason` says what would record it. The list
+  is the debt, printed by `python -m tools.claims`; a new figure can join it only by an edit someone reviews.
+
+Each entry names its `page` and a `text` that must appear there (whitespace runs count as one space); a
+figure is covered by an entry whose text, where it stands on the page, contains it and whose `figures` (or,
+for settings and unrecorded ones, text) lists it. An entry whose text is no longer on its page fails too, so
+the file cannot drift from the pages.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # the host venv is Python 3.9; tomli is in its lock (tools/envspec.py reads pyproject.toml so too)
+    import tomli as tomllib
+
+ROOT = Path(__file__).resolve().parent.parent
+CLAIMS = ROOT / "docs" / "claims.toml"
+# Generated whole pages, each held to its source by its own test (named here).
+GENERATED = {
+    "docs/bench/bench.md": "tests/unit/test_bench.py (benchplot of the committed JSON)",
+    "docs/bench/models/models.md": "tests/unit/test_modelbench.py (modelplot of the committed JSON)",
+    "docs/tensorflow-metal-matrix.md": "tests/unit/test_wheels.py (nox -s pair -- --matrix)",
+}
+KINDS = ("claim", "public", "setting", "unrecorded")
+
+_NUMBER = r"\d[\d,]*(?:\.\d+)?(?:e[+-]?\d+)?"
+_UNIT = (
+    r"(?:TFLOP/s|TFLOPS|TB/s|GB/s|MB/s|images/s|tokens/s|us/step|µs/step|GiB|GB|MiB|MB|kB|KB|KiB|"
+    r"minutes|min|ms|us|µs|s|%|x|M|k)"
+)
+# A number (or a range, or "N min M s") followed by a unit; not inside a word, a version or an identifier.
+FIGURE = re.compile(
+    rf"(?<![\w.\-/=])(?:{_NUMBER}\s?(?:min|h)\s)?{_NUMBER}(?:\s?[–-]\s?{_NUMBER})?\s?{_UNIT}(?![\w/])"
+)
+FENCE = re.compile(r"^(```|~~~).*?^\1[ \t]*$", re.S | re.M)
+BLOCK = re.compile(r"<!-- ([\w-]+):begin -->.*?<!-- \1:end -->", re.S)
+
+
+@dataclass(frozen=True)
+class Found:
+    page: str
+    line: int
+    start: int  # offset in the page's normalised text
+    figure: str
+
+
+def pages(root: Path = ROOT) -> list[Path]:
+    return [root / "README.md", *sorted(p for p in (root / "docs").glob("*.md"))]
+
+
+def _blank(match: re.Match[str]) -> str:
+    return re.sub(r"[^\n]", " ", match.group(0))
+
+
+def prose(text: str) -> str:
+    """The page with its fenced and generated blocks blanked out (same length, same lines)."""
+    return BLOCK.sub(_blank, FENCE.sub(_blank, text))
+
+
+def normalise(text: str) -> tuple[str, list[int]]:
+    """Whitespace runs as one space (entries quote text that may wrap), and each character's original line."""
+    out, lines, line, space = [], [], 1, False
+    for ch in text:
+        if ch.isspace():
+            if not space:
+                out.append(" ")
+                lines.append(line)
+            space = True
+        else:
+            out.append(ch)
+            lines.append(line)
+            space = False
+        if ch == "\n":
+            line += 1
+    return "".join(out), lines
+
+
+def figures(page: Path, root: Path = ROOT) -> list[Found]:
+    """Every figure in the page's prose and tables, with its line."""
+    flat, lines = normalise(prose(page.read_text()))
+    rel = page.relative_to(root).as_posix()
+    return [Found(rel, lines[m.start()], m.start(), m.group(0)) for m in FIGURE.finditer(flat)]
+
+
+def numbers(figure: str) -> list[float]:
+    return [float(n.replace(",", "")) for n in re.findall(_NUMBER, figure)]
+
+
+def _digits(number_text: str) -> int:
+    return len(number_text.split(".")[1]) if "." in number_text and "e" not in number_text else 0
+
+
+def value_at(record: Path, path: str, pattern: str | None = None) -> float:
+    """The number at a dotted path of a JSON record (list items by index), or a log's `pattern` group 1."""
+    text = record.read_text()
+    if pattern is not None:
+        found = re.search(pattern, text, re.M)
+        if not found:
+            raise KeyError(f"pattern {pattern!r} matches nothing")
+        return float(found.group(1).replace(",", ""))
+    node: Any = json.loads(text)
+    for key in path.split("."):
+        node = node[int(key)] if isinstance(node, list) else node[key]
+    if not isinstance(node, (int, float)) or isinstance(node, bool):
+        raise KeyError(f"{path} is {node!r}, not a number")
+    return float(node)
+
+
+def check_figure(fig: dict[str, Any], root: Path = ROOT) -> str | None:
+    """None if every number of the figure is what its record (or public line) says, else why not."""
+    written = re.findall(_NUMBER, fig["figure"])
+    if "line" in fig:
+        shown = {float(n.replace(",", "")) for n in re.findall(_NUMBER, fig["line"])}
+        missing = [n for n in written if float(n.replace(",", "")) not in shown]
+        return f"{missing} not in the quoted line {fig['line']!r}" if missing else None
+    record = root / fig["record"]
+    if not record.is_file():
+        return f"no record {fig['record']}"
+    paths = fig.get("path", [])
+    paths = [paths] if isinstance(paths, str) else paths
+    patterns = fig.get("pattern", [])
+    patterns = [patterns] if isinstance(patterns, str) else patterns
+    keys = paths or [""] * len(patterns)
+    if len(keys) != len(written):
+        return f"{len(written)} number(s) in {fig['figure']!r}, {len(keys)} path(s)/pattern(s)"
+    for i, (text, key) in enumerate(zip(written, keys)):
+        try:
+            value = value_at(record, key, patterns[i] if patterns else None) * float(fig.get("scale", 1))
+        except (KeyError, IndexError, ValueError, TypeError) as exc:
+            return f"{fig['record']}: {key or patterns[i]}: {exc}"
+        if abs(value - float(text.replace(",", ""))) > 0.5 * 10 ** -_digits(text) * (1 + 1e-9):
+            return f"{text} written, {fig['record']} {key or patterns[i]} gives {value:.6g}"
+    return None
+
+
+def load(path: Path = CLAIMS) -> dict[str, list[dict[str, Any]]]:
+    with path.open("rb") as f:
+        data = tomllib.load(f)
+    unknown = set(data) - set(KINDS)
+    if unknown:
+        raise ValueError(f"{path.name}: expected tables {', '.join(KINDS)}, got {sorted(unknown)}")
+    return {kind: list(data.get(kind, [])) for kind in KINDS}
+
+
+def problems(root: Path = ROOT, claims: dict[str, list[dict[str, Any]]] | None = None) -> list[str]:
+    """Every figure with no entry, every entry off its page, every figure its record contradicts."""
+    claims = load(root / "docs" / "claims.toml") if claims is None else claims
+    out: list[str] = []
+    spans: dict[str, list[tuple[int, int, list[str]]]] = {}
+    for kind, entries in claims.items():
+        for entry in entries:
+            where = f"docs/claims.toml [[{kind}]] {entry.get('page')}: {entry.get('text')!r}"
+            page = root / str(entry.get("page"))
+            if not page.is_file():
+                out.append(f"{where}: no such page")
+                continue
+            if kind in ("setting", "unrecorded") and not str(entry.get("reason", "")).strip():
+                out.append(f"{where}: expected a reason, got none")
+            flat, _ = normalise(prose(page.read_text()))
+            text = " ".join(str(entry.get("text", "")).split())
+            starts = [m.start() for m in re.finditer(re.escape(text), flat)] if text else []
+            if not starts:
+                out.append(f"{where}: the text is not on the page (outside fenced and generated blocks)")
+                continue
+            figs = entry.get("figures", [])
+            for fig in figs:
+                if fig["figure"] not in text:
+                    out.append(f"{where}: figure {fig['figure']!r} is not in the text")
+                    continue
+                if kind in ("claim", "public"):
+                    why = check_figure(fig, root)
+                    if why:
+                        out.append(f"{where}: {why}")
+            covered = [f["figure"] for f in figs] if kind in ("claim", "public") else [text]
+            spans.setdefault(entry["page"], []).extend((s, s + len(text), covered) for s in starts)
+    for page in pages(root):
+        rel = page.relative_to(root).as_posix()
+        for found in figures(page, root):
+            end = found.start + len(found.figure)
+            if not any(s <= found.start and end <= e and any(found.figure in c for c in covered)
+                       for s, e, covered in spans.get(rel, [])):  # fmt: skip
+                out.append(
+                    f"{rel}:{found.line}: {found.figure!r} has no record: add it to docs/claims.toml "
+                    f"([[claim]] with its record, [[public]] with its source, or [[setting]] with why it is none)"
+                )
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    found = problems()
+    print("\n".join(found) if found else "every figure in README.md and docs/*.md has its entry")
+    debt = load()["unrecorded"]
+    if debt:
+        print(f"\n{len(debt)} figure(s) still without a record (docs/claims.toml [[unrecorded]]):")
+        for entry in debt:
+            print(f"  {entry['page']}: {entry['text']!r}: {entry['reason']}")
+    return 1 if found else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
