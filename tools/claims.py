@@ -6,8 +6,9 @@ or what it printed; `<!-- name:begin -->` ... `<!-- name:end -->` blocks; the ge
 each held to its source by its own test), every figure must be covered by an entry of docs/claims.toml:
 
 - `[[claim]]`: the figure comes from a committed record: `record` (a JSON file, or a log read with
-  `pattern`) and `path` (dotted keys into the JSON; one per number in the figure), times `scale`; the number
-  as written must be the record's value rounded to the digits shown.
+  `pattern`) and `path` (dotted keys into the JSON, `field=value` picking a list's item; one per number in
+  the figure), times `scale`, over `divide_by` (a number, or `record::path` for a ratio of two records);
+  the number as written must be the record's value rounded to the digits shown.
 - `[[public]]`: the figure is someone else's: `url` and `line`, the line it was read from, which must hold
   each number of the figure.
 - `[[setting]]`: not a measurement (a size we chose, a threshold, a tolerance, a product name): `reason`.
@@ -55,6 +56,12 @@ FIGURE = re.compile(
 )
 FENCE = re.compile(r"^(```|~~~).*?^\1[ \t]*$", re.S | re.M)
 BLOCK = re.compile(r"<!-- ([\w-]+):begin -->.*?<!-- \1:end -->", re.S)
+CODE_SPAN = re.compile(r"`[^`\n]+`")  # a command, a path or an identifier: `-p 127.0.0.1:9000:8080 us-docker...`
+# Numbers with a unit that name a thing rather than measure it, wherever they stand.
+NOT_FIGURES = {
+    r"\b\d+x (?=H100|H200)": "a machine: how many GPUs of a model (2x H200)",
+    r"\b80GB(?= HBM3| and V100)": "a product's name (NVIDIA H100 80GB HBM3, A100 80GB)",
+}
 
 
 @dataclass(frozen=True)
@@ -74,8 +81,11 @@ def _blank(match: re.Match[str]) -> str:
 
 
 def prose(text: str) -> str:
-    """The page with its fenced and generated blocks blanked out (same length, same lines)."""
-    return BLOCK.sub(_blank, FENCE.sub(_blank, text))
+    """The page with its fenced and generated blocks, code spans and names blanked out (same length, lines)."""
+    text = CODE_SPAN.sub(_blank, BLOCK.sub(_blank, FENCE.sub(_blank, text)))
+    for pattern in NOT_FIGURES:
+        text = re.sub(pattern, _blank, text)
+    return text
 
 
 def normalise(text: str) -> tuple[str, list[int]]:
@@ -121,17 +131,31 @@ def value_at(record: Path, path: str, pattern: str | None = None) -> float:
         return float(found.group(1).replace(",", ""))
     node: Any = json.loads(text)
     for key in path.split("."):
-        node = node[int(key)] if isinstance(node, list) else node[key]
+        if isinstance(node, list) and "=" in key:  # the list item whose field has this value: id=t4-...
+            field, _, wanted = key.partition("=")
+            node = next(item for item in node if str(item.get(field)) == wanted)
+        else:
+            node = node[int(key)] if isinstance(node, list) else node[key]
     if not isinstance(node, (int, float)) or isinstance(node, bool):
         raise KeyError(f"{path} is {node!r}, not a number")
     return float(node)
+
+
+def _divisor(spec: float | str, root: Path) -> float:
+    """A number, or `record::path`: the figure is a ratio to that record's value."""
+    if isinstance(spec, str):
+        record, _, path = spec.partition("::")
+        return value_at(root / record, path)
+    return float(spec)
 
 
 def check_figure(fig: dict[str, Any], root: Path = ROOT) -> str | None:
     """None if every number of the figure is what its record (or public line) says, else why not."""
     written = re.findall(_NUMBER, fig["figure"])
     if "line" in fig:
-        shown = {float(n.replace(",", "")) for n in re.findall(_NUMBER, fig["line"])}
+        # A table row or CSV line: its numbers with and without commas read as thousands separators.
+        tokens = re.findall(_NUMBER, fig["line"]) + re.findall(r"\d+(?:\.\d+)?", fig["line"])
+        shown = {float(n.replace(",", "")) for n in tokens}
         missing = [n for n in written if float(n.replace(",", "")) not in shown]
         return f"{missing} not in the quoted line {fig['line']!r}" if missing else None
     record = root / fig["record"]
@@ -147,7 +171,8 @@ def check_figure(fig: dict[str, Any], root: Path = ROOT) -> str | None:
     for i, (text, key) in enumerate(zip(written, keys)):
         try:
             value = value_at(record, key, patterns[i] if patterns else None) * float(fig.get("scale", 1))
-        except (KeyError, IndexError, ValueError, TypeError) as exc:
+            value /= _divisor(fig.get("divide_by", 1), root)
+        except (KeyError, IndexError, ValueError, TypeError, StopIteration, OSError) as exc:
             return f"{fig['record']}: {key or patterns[i]}: {exc}"
         if abs(value - float(text.replace(",", ""))) > 0.5 * 10 ** -_digits(text) * (1 + 1e-9):
             return f"{text} written, {fig['record']} {key or patterns[i]} gives {value:.6g}"
