@@ -8,6 +8,9 @@
    after 50 warm-up products, at the shape that table gives for the H100 SXM and at n=8192).
 
 Run from the repository root on the GPU machine: `python3 docs/gpu-runs/fused_flat_and_mamf.py OUT.json`.
+fused-flat-and-mamf-h100.json is this file's run on the lent H100 (torch 2.11.0+cu130, 2026-12-06): the
+machine was sent the same code without its docstrings and comments (ast.unparse of this file, with the
+repository root taken from the working directory), since a command there is limited to 2,000 characters.
 """
 
 from __future__ import annotations
