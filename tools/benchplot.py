@@ -43,11 +43,11 @@ REFERENCES = [
         "device": "H100 SXM",
         "what": "bfloat16 GEMM, best public",
         "value": "794.5 TFLOP/s, mean of 100 after 50 warm-up, at 2048x2048x13312 (peak 989 dense)",
-        "source": "stas00/ml-engineering, compute/accelerator/README.md, MAMF table (H200: \"the same\")",
+        "source": 'stas00/ml-engineering, compute/accelerator/README.md, MAMF table (H200: "the same")',
     },
 ]
-# Published sine-fit us/step, plotted as hollow markers: none. The H200 and 2-core CPU rows that were here were
-# this project's own earlier runs, whose reports were not kept, not published figures (issue 26).
+# Published sine-fit us/step, plotted as hollow markers: none. The H200 and 2-core CPU rows that were here
+# were this project's own earlier runs, whose reports were not kept, not published figures (issue 26).
 FIT_REFERENCES: list[dict[str, Any]] = []
 
 

@@ -50,13 +50,16 @@ _UNIT = (
     r"(?:TFLOP/s|TFLOPS|TB/s|GB/s|MB/s|images/s|tokens/s|us/step|µs/step|GiB|GB|MiB|MB|kB|KB|KiB|"
     r"minutes|min|ms|us|µs|s|%|x|M|k)"
 )
+_DASH = "\u2013"  # the en dash of a range, as in "1.3 to 2.0 s" written with it
 # A number (or a range, or "N min M s") followed by a unit; not inside a word, a version or an identifier.
 FIGURE = re.compile(
-    rf"(?<![\w.\-/=])(?:{_NUMBER}\s?(?:min|h)\s)?{_NUMBER}(?:\s?[–-]\s?{_NUMBER})?\s?{_UNIT}(?![\w/])"
+    rf"(?<![\w.\-/=])(?:{_NUMBER}\s?(?:min|h)\s)?{_NUMBER}(?:\s?[{_DASH}-]\s?{_NUMBER})?\s?{_UNIT}(?![\w/])"
 )
 FENCE = re.compile(r"^(```|~~~).*?^\1[ \t]*$", re.S | re.M)
 BLOCK = re.compile(r"<!-- ([\w-]+):begin -->.*?<!-- \1:end -->", re.S)
-CODE_SPAN = re.compile(r"`[^`\n]+`")  # a command, a path or an identifier: `-p 127.0.0.1:9000:8080 us-docker...`
+CODE_SPAN = re.compile(
+    r"`[^`\n]+`"
+)  # a command, a path or an identifier: `-p 127.0.0.1:9000:8080 us-docker...`
 # Numbers with a unit that name a thing rather than measure it, wherever they stand.
 NOT_FIGURES = {
     r"\b\d+x (?=H100|H200)": "a machine: how many GPUs of a model (2x H200)",
@@ -81,7 +84,7 @@ def _blank(match: re.Match[str]) -> str:
 
 
 def prose(text: str) -> str:
-    """The page with its fenced and generated blocks, code spans and names blanked out (same length, lines)."""
+    """The page with fenced and generated blocks, code spans and names blanked out (same length, lines)."""
     text = CODE_SPAN.sub(_blank, BLOCK.sub(_blank, FENCE.sub(_blank, text)))
     for pattern in NOT_FIGURES:
         text = re.sub(pattern, _blank, text)
@@ -227,7 +230,8 @@ def problems(root: Path = ROOT, claims: dict[str, list[dict[str, Any]]] | None =
                        for s, e, covered in spans.get(rel, [])):  # fmt: skip
                 out.append(
                     f"{rel}:{found.line}: {found.figure!r} has no record: add it to docs/claims.toml "
-                    f"([[claim]] with its record, [[public]] with its source, or [[setting]] with why it is none)"
+                    "([[claim]] with its record, [[public]] with its source, "
+                    "or [[setting]] with why it is none)"
                 )
     return out
 

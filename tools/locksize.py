@@ -1,4 +1,4 @@
-"""How many bytes of wheels each environment's lock installs on each of its targets, read from the wheel cache.
+"""How many bytes of wheels each environment's lock installs on each of its targets, from the wheel cache.
 
 `nox -s wheels` downloads every wheel a lock installs on every target into the shared wheel cache
 (tools/wheelcache.py); this reads the same selection back (tools/wheels.py's `_pins`, the best cached file
@@ -22,25 +22,44 @@ from tools.wheels import _pins
 
 
 def lock_size(env: envspec.Environment, target: str, cache: Path) -> dict[str, Any]:
-    """Every wheel the lock installs on the target: file, bytes; raises WheelError for a missing or wrong one."""
+    """Every wheel the lock installs on the target, with its bytes; WheelError for a missing or wrong one."""
     floor = env.floor(target)
     wheels = []
     for python_full, group in _pins(env, target).items():
         for entry in group:
-            path = wheelcache.cached(entry.name, entry.version, target, floor, wheelcache.python_minor(python_full))
+            path = wheelcache.cached(
+                entry.name, entry.version, target, floor, wheelcache.python_minor(python_full)
+            )
             if path is None:
                 raise wheelcache.WheelError(
-                    f"expected {entry.name}=={entry.version} for {target} in the wheel cache {cache}, got none: "
+                    f"expected {entry.name}=={entry.version} for {target} in the wheel cache {cache}, "
+                    "got none: "
                     f"run `nox -s wheels` first"
                 )
             if f"sha256:{wheelcache.sha256(path)}" not in entry.hashes:
-                raise wheelcache.WheelError(f"expected {path.name} to have a sha256 in {env.lock.name}, got another")
-            wheels.append({"name": entry.name, "version": entry.version, "file": path.name, "bytes": path.stat().st_size})
-    return {"wheels": sorted(wheels, key=lambda w: -w["bytes"]), "total_bytes": sum(w["bytes"] for w in wheels)}
+                raise wheelcache.WheelError(
+                    f"expected {path.name} to have a sha256 in {env.lock.name}, got another"
+                )
+            wheels.append(
+                {
+                    "name": entry.name,
+                    "version": entry.version,
+                    "file": path.name,
+                    "bytes": path.stat().st_size,
+                }
+            )
+    return {
+        "wheels": sorted(wheels, key=lambda w: -w["bytes"]),
+        "total_bytes": sum(w["bytes"] for w in wheels),
+    }
 
 
 def report(envs: dict[str, envspec.Environment], cache: Path) -> dict[str, Any]:
-    out: dict[str, Any] = {"schema_version": 1, "command": " ".join(["python -m tools.locksize", *sys.argv[1:]]), "environments": {}}
+    out: dict[str, Any] = {
+        "schema_version": 1,
+        "command": " ".join(["python -m tools.locksize", *sys.argv[1:]]),
+        "environments": {},
+    }
     unique: dict[str, int] = {}
     for env in envs.values():
         per_target = {}
@@ -54,7 +73,8 @@ def report(envs: dict[str, envspec.Environment], cache: Path) -> dict[str, Any]:
         "count": len(unique),
         "total_bytes": sum(unique.values()),
         "by_target": {
-            t: sum(b for k, b in unique.items() if k.startswith(f"{t}/")) for t in sorted({k.split("/")[0] for k in unique})
+            t: sum(b for k, b in unique.items() if k.startswith(f"{t}/"))
+            for t in sorted({k.split("/")[0] for k in unique})
         },
     }
     return out
@@ -76,7 +96,10 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     for name, per_target in result["environments"].items():
         for target, sized in per_target.items():
-            print(f"{name:14s} {target:14s} {len(sized['wheels']):3d} wheels {sized['total_bytes'] / 1e9:6.2f} GB")
+            print(
+                f"{name:14s} {target:14s} {len(sized['wheels']):3d} wheels "
+                f"{sized['total_bytes'] / 1e9:6.2f} GB"
+            )
     every = result["all_distinct_wheels"]
     print(f"all distinct wheels: {every['count']}, {every['total_bytes'] / 1e9:.2f} GB")
     if args.json:

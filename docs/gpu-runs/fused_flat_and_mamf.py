@@ -22,10 +22,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-import torch  # noqa: E402
+import torch
 
-from checks import bench  # noqa: E402
-from checks.frameworks import torch as backend  # noqa: E402
+from checks import bench
+from checks.frameworks import torch as backend
 
 N = 20_000_000
 INIT = [0.1, -0.2, 0.3, -0.4]
@@ -53,8 +53,15 @@ def fused(form: str) -> dict:
     finally:
         backend._fused_step, backend._rows = folded_step, folded_rows
     gbs = bench.gbs(bench.fit_min_bytes(N), t.median_s)
-    return {"n": N, "us_per_step": 1e6 * t.median_s, "roofline_gbs": gbs, "how": fit.how,
-            "timing": t.to_json(), "coefficients_after": coef, "finite": all(map(math.isfinite, coef))}  # fmt: skip
+    return {
+        "n": N,
+        "us_per_step": 1e6 * t.median_s,
+        "roofline_gbs": gbs,
+        "how": fit.how,
+        "timing": t.to_json(),
+        "coefficients_after": coef,
+        "finite": all(map(math.isfinite, coef)),
+    }
 
 
 def mamf_mean(m: int, n: int, k: int, warmup: int = 50, iters: int = 100) -> float:

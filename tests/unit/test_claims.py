@@ -35,7 +35,10 @@ def test_a_generated_page_is_held_to_its_source_by_a_test_that_exists():
     [
         ("installs 3.96 GB of wheels, 6.8 GB installed", ["3.96 GB", "6.8 GB"]),
         ("| 57.2 us = 83% | 5.7 vs 226 us = 40x |", ["57.2 us", "83%", "226 us", "40x"]),
-        ("took 3 min 31 s, then 0.6–0.7 s and 12.3–19.2 s", ["3 min 31 s", "0.6–0.7 s", "12.3–19.2 s"]),
+        (
+            "took 3 min 31 s, then 0.6\N{EN DASH}0.7 s and 12.3-19.2 s",
+            ["3 min 31 s", "0.6\N{EN DASH}0.7 s", "12.3-19.2 s"],
+        ),
         ("5927 images/s at 1.27M tokens/s and 1060 µs/step", ["5927 images/s", "1.27M", "1060 µs/step"]),
         # versions, identifiers, sizes as N and products carry no unit after them
         ("torch 2.8.0, Python 3.9, CUDA 12.8, N=2e7, macOS 14.0, sha256, cu130, `--min-time` 0.05", []),
@@ -123,12 +126,17 @@ def test_a_public_figure_not_in_its_quoted_line_is_reported(tmp_path):
 
 def test_an_entry_whose_text_left_the_page_is_reported(tmp_path):
     found = _probe(tmp_path, PAGE.replace("A repeat lasts", "Each repeat lasts"), GOOD)
-    assert "docs/claims.toml [[setting]] docs/page.md: 'A repeat lasts 0.05 s': the text is not on the page" in (
-        found[0]
+    assert (
+        "docs/claims.toml [[setting]] docs/page.md: 'A repeat lasts 0.05 s': the text is not on the page"
+        in (found[0])
     )
     assert "'0.05 s' has no record" in found[1]
 
 
 def test_a_setting_needs_its_reason(tmp_path):
-    found = _probe(tmp_path, PAGE, GOOD.replace('reason = "the bench\'s --min-time default, a choice"', 'reason = ""'))
-    assert found == ["docs/claims.toml [[setting]] docs/page.md: 'A repeat lasts 0.05 s': expected a reason, got none"]
+    found = _probe(
+        tmp_path, PAGE, GOOD.replace('reason = "the bench\'s --min-time default, a choice"', 'reason = ""')
+    )
+    assert found == [
+        "docs/claims.toml [[setting]] docs/page.md: 'A repeat lasts 0.05 s': expected a reason, got none"
+    ]
