@@ -15,6 +15,9 @@ each held to its source by its own test), every figure must be covered by an ent
 - `[[unrecorded]]`: a measurement no committed record backs yet: `reason` says what would record it. The list
   is the debt, printed by `python -m tools.claims`; a new figure can join it only by an edit someone reviews.
 
+A number whose unit stands only in its table's header (verify.md's us/step column, say) is not found by
+the rule; entries may still claim such numbers, and several do.
+
 Each entry names its `page` and a `text` that must appear there (whitespace runs count as one space); a
 figure is covered by an entry whose text, where it stands on the page, contains it and whose `figures` (or,
 for settings and unrecorded ones, text) lists it. An entry whose text is no longer on its page fails too, so
@@ -46,6 +49,7 @@ GENERATED = {
 KINDS = ("claim", "public", "setting", "unrecorded")
 
 _NUMBER = r"\d[\d,]*(?:\.\d+)?(?:e[+-]?\d+)?"
+_NUMBER_ALONE = rf"(?<![\w.]){_NUMBER}"  # not the 16 of float16
 _UNIT = (
     r"(?:TFLOP/s|TFLOPS|TB/s|GB/s|MB/s|images/s|tokens/s|us/step|µs/step|GiB|GB|MiB|MB|kB|KB|KiB|"
     r"minutes|min|ms|us|µs|s|%|x|M|k)"
@@ -71,8 +75,9 @@ NOT_FIGURES = {
 class Found:
     page: str
     line: int
-    start: int  # offset in the page's normalised text
-    figure: str
+    start: int  # offsets in the page's text
+    end: int
+    figure: str  # as written, whitespace runs as one space
 
 
 def pages(root: Path = ROOT) -> list[Path]:
@@ -84,40 +89,39 @@ def _blank(match: re.Match[str]) -> str:
 
 
 def prose(text: str) -> str:
-    """The page with fenced and generated blocks, code spans and names blanked out (same length, lines)."""
-    text = CODE_SPAN.sub(_blank, BLOCK.sub(_blank, FENCE.sub(_blank, text)))
+    """The page with its fenced and generated blocks blanked out (same length and lines): entries quote it."""
+    return BLOCK.sub(_blank, FENCE.sub(_blank, text))
+
+
+def figure_text(text: str) -> str:
+    """The prose with code spans and names blanked out too (same length): where figures are looked for."""
+    text = CODE_SPAN.sub(_blank, prose(text))
     for pattern in NOT_FIGURES:
         text = re.sub(pattern, _blank, text)
     return text
 
 
-def normalise(text: str) -> tuple[str, list[int]]:
-    """Whitespace runs as one space (entries quote text that may wrap), and each character's original line."""
-    out, lines, line, space = [], [], 1, False
-    for ch in text:
-        if ch.isspace():
-            if not space:
-                out.append(" ")
-                lines.append(line)
-            space = True
-        else:
-            out.append(ch)
-            lines.append(line)
-            space = False
-        if ch == "\n":
-            line += 1
-    return "".join(out), lines
-
-
 def figures(page: Path, root: Path = ROOT) -> list[Found]:
-    """Every figure in the page's prose and tables, with its line."""
-    flat, lines = normalise(prose(page.read_text()))
+    """Every figure in the page's prose and tables, with its line (a figure may wrap: one space here)."""
+    text = figure_text(page.read_text())
     rel = page.relative_to(root).as_posix()
-    return [Found(rel, lines[m.start()], m.start(), m.group(0)) for m in FIGURE.finditer(flat)]
+    return [
+        Found(rel, text.count("\n", 0, m.start()) + 1, m.start(), m.end(), " ".join(m.group(0).split()))
+        for m in FIGURE.finditer(text)
+    ]
+
+
+def spans_of(text: str, page_text: str) -> list[tuple[int, int]]:
+    """Where the entry's text stands in the page's prose, any whitespace run matching any other."""
+    words = text.split()
+    if not words:
+        return []
+    pattern = r"\s+".join(re.escape(w) for w in words)
+    return [(m.start(), m.end()) for m in re.finditer(pattern, prose(page_text))]
 
 
 def numbers(figure: str) -> list[float]:
-    return [float(n.replace(",", "")) for n in re.findall(_NUMBER, figure)]
+    return [float(n.replace(",", "")) for n in re.findall(_NUMBER_ALONE, figure)]
 
 
 def _digits(number_text: str) -> int:
@@ -154,7 +158,7 @@ def _divisor(spec: float | str, root: Path) -> float:
 
 def check_figure(fig: dict[str, Any], root: Path = ROOT) -> str | None:
     """None if every number of the figure is what its record (or public line) says, else why not."""
-    written = re.findall(_NUMBER, fig["figure"])
+    written = re.findall(_NUMBER_ALONE, fig["figure"])
     if "line" in fig:
         # A table row or CSV line: its numbers with and without commas read as thousands separators.
         tokens = re.findall(_NUMBER, fig["line"]) + re.findall(r"\d+(?:\.\d+)?", fig["line"])
@@ -205,10 +209,9 @@ def problems(root: Path = ROOT, claims: dict[str, list[dict[str, Any]]] | None =
                 continue
             if kind in ("setting", "unrecorded") and not str(entry.get("reason", "")).strip():
                 out.append(f"{where}: expected a reason, got none")
-            flat, _ = normalise(prose(page.read_text()))
             text = " ".join(str(entry.get("text", "")).split())
-            starts = [m.start() for m in re.finditer(re.escape(text), flat)] if text else []
-            if not starts:
+            where_on_page = spans_of(text, page.read_text())
+            if not where_on_page:
                 out.append(f"{where}: the text is not on the page (outside fenced and generated blocks)")
                 continue
             figs = entry.get("figures", [])
@@ -221,12 +224,11 @@ def problems(root: Path = ROOT, claims: dict[str, list[dict[str, Any]]] | None =
                     if why:
                         out.append(f"{where}: {why}")
             covered = [f["figure"] for f in figs] if kind in ("claim", "public") else [text]
-            spans.setdefault(entry["page"], []).extend((s, s + len(text), covered) for s in starts)
+            spans.setdefault(entry["page"], []).extend((s, e, covered) for s, e in where_on_page)
     for page in pages(root):
         rel = page.relative_to(root).as_posix()
         for found in figures(page, root):
-            end = found.start + len(found.figure)
-            if not any(s <= found.start and end <= e and any(found.figure in c for c in covered)
+            if not any(s <= found.start and found.end <= e and any(found.figure in c for c in covered)
                        for s, e, covered in spans.get(rel, [])):  # fmt: skip
                 out.append(
                     f"{rel}:{found.line}: {found.figure!r} has no record: add it to docs/claims.toml "
