@@ -186,13 +186,39 @@ def check_figure(fig: dict[str, Any], root: Path = ROOT) -> str | None:
     return None
 
 
+class ClaimsError(Exception):
+    """docs/claims.toml cannot be read as claims: the message says what to fix."""
+
+
+# What each kind's entries and figures must name.
+NEEDS = {"claim": ("page", "text", "figures"), "public": ("page", "text", "figures"),
+         "setting": ("page", "text", "reason"), "unrecorded": ("page", "text", "reason")}  # fmt: skip
+FIGURE_NEEDS = {"claim": ("figure", "record"), "public": ("figure", "url", "line")}
+
+
 def load(path: Path = CLAIMS) -> dict[str, list[dict[str, Any]]]:
-    with path.open("rb") as f:
-        data = tomllib.load(f)
+    """The entries by kind; ClaimsError for a file that is not TOML or an entry missing what it needs."""
+    try:
+        with path.open("rb") as f:
+            data = tomllib.load(f)
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise ClaimsError(f"{path}: expected a TOML claims file, got {exc}") from None
     unknown = set(data) - set(KINDS)
     if unknown:
-        raise ValueError(f"{path.name}: expected tables {', '.join(KINDS)}, got {sorted(unknown)}")
-    return {kind: list(data.get(kind, [])) for kind in KINDS}
+        raise ClaimsError(f"{path.name}: expected tables {', '.join(KINDS)}, got {sorted(unknown)}")
+    out = {kind: list(data.get(kind, [])) for kind in KINDS}
+    for kind, entries in out.items():
+        for entry in entries:
+            missing = [k for k in NEEDS[kind] if k not in entry]
+            for fig in entry.get("figures", []) if kind in FIGURE_NEEDS else []:
+                missing += [f"figures.{k}" for k in FIGURE_NEEDS[kind] if k not in fig]
+                if kind == "claim" and "path" not in fig and "pattern" not in fig:
+                    missing.append("figures.path or figures.pattern")
+            if missing:
+                raise ClaimsError(
+                    f"{path.name} [[{kind}]] {entry.get('text')!r}: expected {', '.join(missing)}, got none"
+                )
+    return out
 
 
 def problems(root: Path = ROOT, claims: dict[str, list[dict[str, Any]]] | None = None) -> list[str]:
@@ -239,7 +265,17 @@ def problems(root: Path = ROOT, claims: dict[str, list[dict[str, Any]]] | None =
 
 
 def main(argv: list[str] | None = None) -> int:
-    found = problems()
+    if argv:
+        print(
+            f"python -m tools.claims: expected no arguments (it reads {CLAIMS.name}), got {argv}",
+            file=sys.stderr,
+        )
+        return 2
+    try:
+        found = problems()
+    except ClaimsError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     print("\n".join(found) if found else "every figure in README.md and docs/*.md has its entry")
     debt = load()["unrecorded"]
     if debt:

@@ -140,3 +140,20 @@ def test_a_setting_needs_its_reason(tmp_path):
     assert found == [
         "docs/claims.toml [[setting]] docs/page.md: 'A repeat lasts 0.05 s': expected a reason, got none"
     ]
+
+
+def test_a_claims_file_that_cannot_be_read_says_what_to_fix(tmp_path):
+    broken = tmp_path / "claims.toml"
+    broken.write_text('[[claim]]\npage = "README.md"\ntext = "6.8 GB installed"\n')
+    with pytest.raises(
+        claims.ClaimsError, match=r"\[\[claim\]\] '6.8 GB installed': expected figures, got none"
+    ):
+        claims.load(broken)
+    broken.write_text("[[claim]\n")
+    with pytest.raises(claims.ClaimsError, match="expected a TOML claims file, got"):
+        claims.load(broken)
+    broken.write_text('[[claims]]\npage = "README.md"\n')
+    with pytest.raises(
+        claims.ClaimsError, match=r"expected tables claim, public, setting, unrecorded, got \['claims'\]"
+    ):
+        claims.load(broken)
