@@ -157,3 +157,9 @@ def test_a_claims_file_that_cannot_be_read_says_what_to_fix(tmp_path):
         claims.ClaimsError, match=r"expected tables claim, public, setting, unrecorded, got \['claims'\]"
     ):
         claims.load(broken)
+
+
+def test_the_rule_reads_the_readme_and_every_written_docs_page():
+    shown = {p.relative_to(ROOT).as_posix() for p in claims.pages()}
+    assert {"README.md", "docs/bench.md", "docs/mac.md", "docs/models.md", "docs/verify.md"} <= shown
+    assert not shown & set(claims.GENERATED)
