@@ -7,8 +7,9 @@ each held to its source by its own test), every figure must be covered by an ent
 
 - `[[claim]]`: the figure comes from a committed record: `record` (a JSON file, or a log read with
   `pattern`) and `path` (dotted keys into the JSON, `field=value` picking a list's item; one per number in
-  the figure), times `scale`, over `divide_by` (a number, or `record::path` for a ratio of two records);
-  the number as written must be the record's value rounded to the digits shown.
+  the figure, and `record` may be a list too, one per number), times `scale`, over `divide_by` (a number,
+  or `record::path` for a ratio of two records); the number as written must be the record's value rounded
+  to the digits shown.
 - `[[public]]`: the figure is someone else's: `url` and `line`, the line it was read from, which must hold
   each number of the figure.
 - `[[setting]]`: not a measurement (a size we chose, a threshold, a tolerance, a product name): `reason`.
@@ -167,24 +168,26 @@ def check_figure(fig: dict[str, Any], root: Path = ROOT) -> str | None:
         shown = {float(n.replace(",", "")) for n in tokens}
         missing = [n for n in written if float(n.replace(",", "")) not in shown]
         return f"{missing} not in the quoted line {fig['line']!r}" if missing else None
-    record = root / fig["record"]
-    if not record.is_file():
-        return f"no record {fig['record']}"
     paths = fig.get("path", [])
     paths = [paths] if isinstance(paths, str) else paths
     patterns = fig.get("pattern", [])
     patterns = [patterns] if isinstance(patterns, str) else patterns
     keys = paths or [""] * len(patterns)
-    if len(keys) != len(written):
-        return f"{len(written)} number(s) in {fig['figure']!r}, {len(keys)} path(s)/pattern(s)"
-    for i, (text, key) in enumerate(zip(written, keys)):
+    names = fig["record"] if isinstance(fig["record"], list) else [fig["record"]] * len(keys)
+    if not len(keys) == len(names) == len(written):
+        counts = f"{len(keys)} path(s)/pattern(s), {len(names)} record(s)"
+        return f"{len(written)} number(s) in {fig['figure']!r}, {counts}"
+    for i, (text, key, name) in enumerate(zip(written, keys, names)):
+        record, where = root / name, f"{name} {key or patterns[i]}"
+        if not record.is_file():
+            return f"no record {name}"
         try:
             value = value_at(record, key, patterns[i] if patterns else None) * float(fig.get("scale", 1))
             value /= _divisor(fig.get("divide_by", 1), root)
         except (KeyError, IndexError, ValueError, TypeError, StopIteration, OSError) as exc:
-            return f"{fig['record']}: {key or patterns[i]}: {exc}"
+            return f"{where}: {exc}"
         if abs(value - float(text.replace(",", ""))) > 0.5 * 10 ** -_digits(text) * (1 + 1e-9):
-            return f"{text} written, {fig['record']} {key or patterns[i]} gives {value:.6g}"
+            return f"{text} written, {where} gives {value:.6g}"
     return None
 
 
