@@ -6,7 +6,7 @@ py=${PYTHON:-.nox/env-torch/bin/python}  # the torch environment nox -s verify b
 echo "# verify's cost on our CI machine (Linux x86_64, 2 cores shared with other jobs), $(date -u '+%F %H:%M') UTC"
 for args in "" "-- --no-extra"; do
   echo "\$ uptime"; uptime
-  echo "\$ time nox -s \"verify(env='torch')\" $args"
+  echo "\$ time nox -s \"verify(env='torch')\"${args:+ $args}"
   /usr/bin/time -f "%e s wall" nox -s "verify(env='torch')" $args 2>&1 | grep -E "s wall|^PASS|^FAIL|successful|failed"
 done
 for extra in extra no-extra; do
