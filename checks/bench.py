@@ -16,23 +16,25 @@ The learning rate is scaled as 1e-6 * 2000/N so every N runs the same stable fit
 N points, so a fixed rate diverges for large N, and inf/NaN arithmetic would time something else).
 Methodology: warm-up calls, a device synchronisation before starting and before stopping every clock,
 and the median over repeats; each form is first checked against the float64 reference at N=2000.
-Standard library + NumPy + the framework only; plotting is tools/benchplot.py's job.
+Standard library + NumPy + the framework only; plotting is tools/plots/benchplot.py's job.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import platform
-import statistics
 import sys
-import time
-from dataclasses import asdict, dataclass
-from typing import Callable
+from typing import Any, Callable
 
-from checks import argcheck, frameworks, peaks, platform_facts, sine_fit
-from checks.verify import positive
+from checks import frameworks
+from checks.core import argcheck, peaks, platform_facts, sine_fit
+from checks.core.argcheck import positive
+from checks.core.harness import (
+    Progress,
+    add_output_args,
+    load_average,
+    measure,
+    write_report,
+)
 
 SCHEMA_VERSION = 1
 FORMS = ("faithful", "no_sync", "fused")
@@ -56,56 +58,6 @@ QUICK = {
     "min_time": 0.005,
     "check_steps": 200,
 }
-
-
-@dataclass
-class Timing:
-    """Seconds per call: the median over repeats, and the spread a reader needs to trust it."""
-
-    median_s: float
-    min_s: float
-    iqr_s: float
-    repeats: int
-    number: int  # calls per repeat (one clock reading covers this many calls)
-
-    def to_json(self) -> dict:
-        return asdict(self)
-
-
-def wall_block(fn: Callable[[], object], number: int, sync: Callable[[], None]) -> float:
-    """Seconds for `number` calls of fn, with the device drained before starting and before stopping."""
-    sync()
-    start = time.perf_counter()
-    for _ in range(number):
-        fn()
-    sync()
-    return time.perf_counter() - start
-
-
-def measure(
-    fn: Callable[[], object],
-    *,
-    sync: Callable[[], None],
-    warmup: int = 3,
-    repeats: int = 5,
-    min_time: float = 0.05,
-    max_number: int = 10000,
-    block: Callable[[Callable[[], object], int, Callable[[], None]], float] | None = None,
-) -> Timing:
-    """Warm up, pick how many calls make one repeat last ~min_time, then take the median over repeats.
-
-    `block(fn, number, sync)` times one repeat; the torch module passes torch.utils.benchmark's Timer with
-    a synchronising clock, None is `wall_block`. Either way every clock reading follows a sync, so
-    queued GPU work is inside the interval it belongs to.
-    """
-    block = block or wall_block
-    for _ in range(warmup):
-        fn()
-    once = block(fn, 1, sync)
-    number = max(1, min(max_number, int(min_time / once) if once > 0 else max_number))
-    samples = [block(fn, number, sync) / number for _ in range(repeats)]
-    q = statistics.quantiles(samples, n=4) if len(samples) >= 2 else [samples[0]] * 3
-    return Timing(statistics.median(samples), min(samples), q[2] - q[0], repeats, number)
 
 
 # --- the arithmetic every ratio rests on --------------------------------------------------------------
@@ -140,26 +92,12 @@ def fraction(measured: float, peak: float | None) -> float | None:
     return measured / peak if peak else None
 
 
-def cpu_name(facts: dict) -> str:
-    """The CPU's model name: sysctl's brand string on a Mac, /proc/cpuinfo on Linux."""
-    if facts.get("cpu_brand"):
-        return facts["cpu_brand"]
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
 def fit_lr(n: int) -> float:
     """The canonical 1e-6 at N=2000, scaled by 1/N so the gradient step stays the same size."""
     return sine_fit.LEARNING_RATE * sine_fit.N_POINTS / n
 
 
-def crossover(cpu: dict[int, float], gpu: dict[int, float]) -> dict:
+def crossover(cpu: dict[int, float], gpu: dict[int, float]) -> dict[str, Any]:
     """From which N the GPU wins (is faster at that N and at every larger N measured).
 
     `cpu` and `gpu` map N -> us/step. Returns {"gpu_wins_from": N or None, "cpu_wins_at": N or None}:
@@ -243,21 +181,16 @@ def memory_problem(args: argparse.Namespace, free: int | None) -> str | None:
     return None
 
 
-class Progress:
-    """One line per measured point on stderr, numbered, so a long sweep shows where it is."""
-
-    def __init__(self, total: int, stream=sys.stderr):
-        self.total, self.done, self.stream, self.start = total, 0, stream, time.perf_counter()
-
-    def __call__(self, text: str) -> None:
-        self.done += 1
-        elapsed = time.perf_counter() - self.start
-        print(f"[{self.done:3d}/{self.total}] {elapsed:6.1f}s  {text}", file=self.stream, flush=True)
-
-
-def bench_fit(backend, device: str, sizes: list[int], args, init: list[float], progress) -> dict:
+def bench_fit(
+    backend: Any,
+    device: str,
+    sizes: list[int],
+    args: argparse.Namespace,
+    init: list[float],
+    progress: Callable[[str], None],
+) -> dict[str, Any]:
     """Every form at every N on one device: us/step, bandwidth vs the roofline, and a correctness check."""
-    out: dict = {"forms": {}, "check": {}}
+    out: dict[str, Any] = {"forms": {}, "check": {}}
     # Each form must first reproduce the float64 reference at N=2000: a fast wrong step proves nothing.
     reference = sine_fit.reference_fit(init, steps=args.check_steps)
     for form in FORMS:
@@ -298,7 +231,9 @@ def bench_fit(backend, device: str, sizes: list[int], args, init: list[float], p
     return out
 
 
-def bench_matmul(backend, device: str, sizes: list[int], args, progress) -> list[dict]:
+def bench_matmul(
+    backend: Any, device: str, sizes: list[int], args: argparse.Namespace, progress: Callable[[str], None]
+) -> list[dict[str, Any]]:
     rows = []
     for dtype in backend.matmul_dtypes(device):
         for n in sizes:
@@ -317,7 +252,9 @@ def bench_matmul(backend, device: str, sizes: list[int], args, progress) -> list
     return rows
 
 
-def bench_copy(backend, device: str, mib: int, args, progress) -> dict:
+def bench_copy(
+    backend: Any, device: str, mib: int, args: argparse.Namespace, progress: Callable[[str], None]
+) -> dict[str, Any]:
     nbytes = mib * 2**20
     cp = backend.Copy(device, nbytes)
     t = measure(cp.fn, sync=cp.sync, repeats=args.repeats, min_time=args.min_time, block=backend.block)
@@ -326,7 +263,7 @@ def bench_copy(backend, device: str, mib: int, args, progress) -> dict:
     return {"bytes": nbytes, "gbs": rate, "counts": "read + write", "how": cp.how, "timing": t.to_json()}
 
 
-def with_ratios(result: dict, peak: peaks.Peak | None) -> dict:
+def with_ratios(result: dict[str, Any], peak: peaks.Peak | None) -> dict[str, Any]:
     """Add measured/peak next to every measurement where the device's peak is known."""
     bw = peak.bandwidth_gbs if peak else None
     for rows in result["fit"]["forms"].values():
@@ -342,16 +279,16 @@ def with_ratios(result: dict, peak: peaks.Peak | None) -> dict:
     return result
 
 
-def summarize(report: dict) -> dict:
+def summarize(report: dict[str, Any]) -> dict[str, Any]:
     """The answers: crossover per form, the big-N roofline fraction, the best matmul, fused vs faithful."""
     devs = report["devices"]
-    summary: dict = {}
+    summary: dict[str, Any] = {}
     cpu = next((d for d in devs if d["kind"] == "cpu"), None)
     gpu = next((d for d in devs if d["kind"] != "cpu"), None)
     if cpu and gpu:
         summary["crossover"] = {form: crossover(_us(cpu, form), _us(gpu, form)) for form in FORMS}
     for d in devs:
-        s: dict = {}
+        s: dict[str, Any] = {}
         us = {form: _us(d, form) for form in FORMS}
         small = min(us["faithful"], default=None)
         if small is not None and small in us["fused"]:
@@ -362,7 +299,7 @@ def summarize(report: dict) -> dict:
             s["fused_at_largest_n"] = {
                 k: big.get(k) for k in ("n", "us_per_step", "roofline_gbs", "fraction_of_bandwidth")
             }
-        best: dict = {}
+        best: dict[str, Any] = {}
         for row in d["matmul"]:
             if row["tflops"] is not None and row["tflops"] > best.get(row["dtype"], {}).get("tflops", 0):
                 best[row["dtype"]] = row
@@ -375,11 +312,11 @@ def summarize(report: dict) -> dict:
     return summary
 
 
-def _us(device_result: dict, form: str) -> dict[int, float]:
+def _us(device_result: dict[str, Any], form: str) -> dict[int, float]:
     return {r["n"]: r["us_per_step"] for r in device_result["fit"]["forms"].get(form, []) if r["us_per_step"]}
 
 
-def run(args: argparse.Namespace) -> dict:
+def run(args: argparse.Namespace) -> dict[str, Any]:
     backend = frameworks.load(args.framework)
     facts = platform_facts.gather()
     targets = backend.targets(facts, cpu_only=args.cpu_only)
@@ -395,7 +332,7 @@ def run(args: argparse.Namespace) -> dict:
         for t in targets
     )
     progress = Progress(total)
-    report: dict = {
+    report: dict[str, Any] = {
         "schema_version": SCHEMA_VERSION,
         "framework": args.framework,
         "framework_version": backend.version(),
@@ -435,21 +372,13 @@ def run(args: argparse.Namespace) -> dict:
     return report
 
 
-def _msizes(target: dict, args) -> list[int]:
+def _msizes(target: dict[str, Any], args: argparse.Namespace) -> list[int]:
     """Matmul sizes for this device: the CPU stops at --cpu-matmul-max (8192^3 takes minutes there)."""
     return [n for n in args.matmul_sizes if target["kind"] != "cpu" or n <= args.cpu_matmul_max]
 
 
-def load_average() -> list[float] | None:
-    """1, 5 and 15 minute load averages (Unix); None where the OS has none."""
-    try:
-        return [round(v, 2) for v in os.getloadavg()]
-    except (AttributeError, OSError):
-        return None
-
-
-def table(report: dict) -> list[str]:
-    """A plain-text digest for the terminal; tools/benchplot.py renders the markdown and the plot."""
+def table(report: dict[str, Any]) -> list[str]:
+    """A plain-text digest for the terminal; tools/plots/benchplot.py renders the markdown and the plot."""
     lines = [f"bench {report['framework']} {report['framework_version']}"]
     for d in report["devices"]:
         peak = d["peak"]["name"] if d["peak"] else "no known peak: measured numbers only"
@@ -470,41 +399,8 @@ def table(report: dict) -> list[str]:
     return lines
 
 
-def _pct(row: dict, key: str = "fraction_of_peak") -> str:
+def _pct(row: dict[str, Any], key: str = "fraction_of_peak") -> str:
     return f" = {100 * row[key]:.0f}% of peak" if row.get(key) is not None else ""
-
-
-def add_output_args(p: argparse.ArgumentParser, prefix: str, devices: str) -> None:
-    """--json PATH or --out-dir DIR (with --tag), checked before any work; write_report writes there."""
-    where = p.add_mutually_exclusive_group()
-    where.add_argument(
-        "--json",
-        type=argcheck.output_file,
-        metavar="PATH",
-        help="write the results here (default: print only)",
-    )
-    where.add_argument(
-        "--out-dir",
-        type=argcheck.output_dir,
-        metavar="DIR",
-        help=f"write DIR/{prefix}-<tag>-<device>.json (device: {devices})",
-    )
-    p.add_argument(
-        "--tag", default=None, help="the environment's name in --out-dir file names (default: framework)"
-    )
-
-
-def write_report(args: argparse.Namespace, report: dict, prefix: str) -> None:
-    """The report as JSON at --json, or at --out-dir/PREFIX-TAG-DEVICE.json; written whole or not at all."""
-    if args.out_dir:
-        name = f"{prefix}-{args.tag or args.framework}-{report['devices'][0]['label']}.json"
-        args.json = args.out_dir / name
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        tmp = args.json.with_suffix(".json.partial")  # never leave a half-written result to be read
-        tmp.write_text(json.dumps(report, indent=2, sort_keys=True) + "\n")
-        tmp.replace(args.json)
-        print(f"results: {args.json}")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -3,17 +3,17 @@
     python -m checks.modelbench --framework torch [--quick] [--best] [--json PATH | --out-dir DIR]
 
 Inside one environment, on the accelerator (if any) and on the CPU: training throughput of the framework's
-models (checks/models/: torch ResNet-50 in images/s and a transformer encoder in tokens/s, TensorFlow Keras
-ResNet50 in images/s) over a batch-size sweep, in float32 and each mixed precision the device runs, on
-synthetic data made on the device (no downloads). Methodology as checks/bench.py's (its `measure`): warm-up
-steps, a device sync before every clock start and stop, the median over repeats; every point checks that
-its loss stayed finite (a fast step that diverged proves nothing). A batch that does not fit is recorded as
-out of memory and ends that precision's sweep; the largest batch that fit is reported.
+models (checks/frameworks/NAME/models.py: torch ResNet-50 in images/s and a transformer encoder in tokens/s,
+TensorFlow Keras ResNet50 in images/s) over a batch-size sweep, in float32 and each mixed precision the device
+runs, on synthetic data made on the device (no downloads). Methodology as checks/bench.py's (its `measure`):
+warm-up steps, a device sync before every clock start and stop, the median over repeats; every point checks
+that its loss stayed finite (a fast step that diverged proves nothing). A batch that does not fit is recorded
+as out of memory and ends that precision's sweep; the largest batch that fit is reported.
 
 ResNet-50 at 224x224 is compared with published training figures (checks/data/model-references.json, each
 with its source), matched on precision class (float32/TF32 with float32, fp16/bf16 mixed with autocast),
 and the summary answers in one line how this GPU compares with a T4 where a T4 figure is published.
-Standard library + the framework; plotting is tools/benchplot.py's job.
+Standard library + the framework; plotting is tools/plots/benchplot.py's job.
 """
 
 from __future__ import annotations
@@ -21,24 +21,28 @@ from __future__ import annotations
 import argparse
 import gc
 import importlib
-import json
 import math
-import re
 import sys
-from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
-from checks import frameworks, platform_facts
-from checks.bench import Progress, add_output_args, load_average, measure, write_report
-from checks.models import TINY_TRANSFORMER, TRANSFORMER, Options
-from checks.verify import positive
+from checks import frameworks
+from checks.core import platform_facts
+from checks.core.argcheck import positive
+from checks.core.harness import Progress, add_output_args, load_average, measure, write_report
+from checks.core.models import TINY_TRANSFORMER, TRANSFORMER, Options
+from checks.core.references import (
+    REFERENCE_IMAGE_SIZE,
+    answer,
+    best_resnet,
+    compare,
+    load_references,
+    resnet_bests,
+)
 
 SCHEMA_VERSION = 1
 KIND = "modelbench"
 MODEL_NAMES = ("resnet50", "transformer")
 PRECISIONS = ("float32", "bfloat16", "float16")
-REFERENCES = Path(__file__).resolve().parent / "data" / "model-references.json"
-REFERENCE_IMAGE_SIZE = 224  # the published figures are all 224x224: other sizes are not compared
 
 FULL = {
     "batch_sizes": [16, 32, 64, 128, 256],
@@ -65,7 +69,7 @@ QUICK = {
 # --- arguments ------------------------------------------------------------------------------------------
 
 
-def _names(allowed: tuple[str, ...], what: str):
+def _names(allowed: tuple[str, ...], what: str) -> Callable[[str], list[str]]:
     """argparse type: a comma-separated subset of `allowed`, in the given order, each once."""
 
     def parse(text: str) -> list[str]:
@@ -140,119 +144,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
-# --- published references -------------------------------------------------------------------------------
-
-
-def load_references(path: Path = REFERENCES) -> dict:
-    """The reference file, checked: each entry has its numbers, a known precision and a source."""
-    data = json.loads(path.read_text())
-    for ref in data["references"]:
-        missing = [
-            k
-            for k in ("id", "device", "match", "precision", "images_per_s", "source", "quote")
-            if not ref.get(k)
-        ]
-        if missing or precision_class(ref["precision"]) is None:
-            raise ValueError(
-                f"{path.name}: expected a complete reference, got {ref.get('id')!r} missing {missing}"
-            )
-    return data
-
-
-def precision_class(precision: str) -> str | None:
-    """What a figure is comparable with: 'fp32' (float32, and NVIDIA's TF32 float32 training) or 'mixed'
-    (fp16 or bf16 autocast/AMP). None for anything else."""
-    if precision in ("float32", "tf32"):
-        return "fp32"
-    if precision in ("float16", "bfloat16", "mixed-fp16", "mixed-bf16"):
-        return "mixed"
-    return None
-
-
-def references_for(refs: list[dict], precision: str) -> list[dict]:
-    cls = precision_class(precision)
-    return [r for r in refs if precision_class(r["precision"]) == cls]
-
-
-def same_device(ref: dict, name: str | None) -> bool:
-    return (
-        name is not None and re.search(ref["match"], " ".join(name.split()), flags=re.IGNORECASE) is not None
-    )
-
-
-def short_source(url: str) -> str:
-    """github.com/OWNER/REPO/... -> OWNER/REPO; any other URL -> its host."""
-    m = re.match(r"https?://github\.com/([^/]+/[^/#]+)", url)
-    return m.group(1) if m else re.sub(r"^https?://([^/]+).*", r"\1", url)
-
-
-def compare(images_per_s: float, precision: str, refs: list[dict]) -> list[dict]:
-    """measured / published for every reference of the same precision class."""
-    return [
-        {
-            "id": r["id"],
-            "device": r["device"],
-            "precision": r["precision"],
-            "images_per_s": r["images_per_s"],
-            "ratio": images_per_s / r["images_per_s"],
-        }
-        for r in references_for(refs, precision)
-    ]
-
-
-def answer(
-    name: str | None, kind: str, best: dict | None, refs: list[dict], others: list[dict] | None = None
-) -> str:
-    """The one line: how this device trains ResNet-50 against a T4 (published), matched on precision.
-
-    `best` is {"images_per_s", "precision", "batch"}: the fastest measured point; `others` the fastest point
-    of each other precision measured. The T4 line uses `best` where a T4 figure of its precision class is
-    published, else the fastest of `others` whose class has one (a float32 T4 figure is never set against a
-    mixed-precision point). Without either the line says so, and gives the published figure for this same
-    device where there is one.
-    """
-    what = "GPU" if kind != "cpu" else "CPU"
-    if not best:
-        return f"this {what} ({name}) trained no ResNet-50 point at 224x224: nothing to compare"
-    for point in [best, *sorted(others or [], key=lambda p: -p["images_per_s"])]:
-        t4 = [r for r in references_for(refs, point["precision"]) if re.search(r"\bT4\b", r["device"])]
-        if t4:
-            return t4_line(what, name, point, t4[0], best)
-    ips, prec = best["images_per_s"], best["precision"]
-    published = sorted({r["precision"] for r in refs if re.search(r"\bT4\b", r["device"])})
-    line = (
-        f"this {what} ({name}) trains ResNet-50 at {ips:.0f} images/s ({prec}, batch {best['batch']}); "
-        + (
-            f"no published T4 ResNet-50 training figure of its precision class (the T4's: "
-            f"{', '.join(published)}) to compare with"
-            if published
-            else "no published T4 ResNet-50 training figure was found to compare with"
-        )
-    )
-    mine = [r for r in references_for(refs, prec) if same_device(r, name)]
-    if mine:
-        r = max(mine, key=lambda r: r["images_per_s"])
-        line += (
-            f"; {ips / r['images_per_s']:.2f}x the best published figure for this device "
-            f"({r['images_per_s']:g} images/s, {short_source(r['source'])}, {r['precision']})"
-        )
-    return line
-
-
-def t4_line(what: str, name: str | None, point: dict, ref: dict, best: dict) -> str:
-    ips, prec = point["images_per_s"], point["precision"]
-    line = (
-        f"this {what} ({name}) trains ResNet-50 {ips / ref['images_per_s']:.1f}x as fast as a T4 "
-        f"(published: {short_source(ref['source'])}, {ref['precision']}; measured {ips:.0f} images/s, "
-        f"{prec}, batch {point['batch']})"
-    )
-    if point is not best:
-        # The fastest point is in a class with no T4 figure: say so rather than cross precisions.
-        fastest = f"{best['images_per_s']:.0f} images/s in {best['precision']}"
-        line += f"; its fastest point, {fastest}, has no T4 figure"
-    return line
-
-
 # --- the run --------------------------------------------------------------------------------------------
 
 
@@ -263,7 +154,16 @@ def model_module(fw: Any) -> Any:
     return importlib.import_module(name)
 
 
-def sweep(fw, module, model: str, target: dict, precision: str, batches: list[int], args, progress) -> dict:
+def sweep(
+    fw: Any,
+    module: Any,
+    model: str,
+    target: dict[str, Any],
+    precision: str,
+    batches: list[int],
+    args: argparse.Namespace,
+    progress: Callable[[str], None],
+) -> dict[str, Any]:
     """One precision's batch sweep on one device: a point per batch, stopping at the first that fails."""
     options = Options(
         args.image_size,
@@ -273,8 +173,8 @@ def sweep(fw, module, model: str, target: dict, precision: str, batches: list[in
         tuple(transformer_shape(args).items()),
     )
     unit = module.MODELS[model]
-    points: list[dict] = []
-    result: dict = {"points": points, "stopped": None}
+    points: list[dict[str, Any]] = []
+    result: dict[str, Any] = {"points": points, "stopped": None}
     for batch in batches:
         step = None
         where = f"{target['label']} {model} {precision} batch {batch:4d}"
@@ -323,12 +223,12 @@ def sweep(fw, module, model: str, target: dict, precision: str, batches: list[in
     return result
 
 
-def transformer_shape(args) -> dict:
+def transformer_shape(args: argparse.Namespace) -> dict[str, Any]:
     """The encoder's shape: the small BERT-like one, or the tiny one at CI size."""
     return TINY_TRANSFORMER if args.quick else TRANSFORMER
 
 
-def batch_items(model: str, batch: int, args) -> int:
+def batch_items(model: str, batch: int, args: argparse.Namespace) -> int:
     """Items one step trains on: images for ResNet-50, tokens (batch x sequence) for the transformer."""
     return batch * args.seq_len if model == "transformer" else batch
 
@@ -338,10 +238,10 @@ def _first_line(exc: BaseException) -> str:
     return lines[0][:200] if lines else type(exc).__name__
 
 
-def device_precisions(module, target: dict, args) -> list[str]:
+def device_precisions(module: Any, target: dict[str, Any], args: argparse.Namespace) -> list[str]:
     """The precisions to run on this device: --precisions (those the device has), else all it has; --best
     alone keeps the mixed ones (float32 is never the fastest where a GPU has 16-bit units)."""
-    have = module.precisions(target["device"])
+    have: list[str] = module.precisions(target["device"])
     if args.precisions:
         return [p for p in args.precisions if p in have]
     if args.best and target["kind"] != "cpu":
@@ -349,7 +249,7 @@ def device_precisions(module, target: dict, args) -> list[str]:
     return have
 
 
-def run(args: argparse.Namespace) -> dict:
+def run(args: argparse.Namespace) -> dict[str, Any]:
     fw = frameworks.load(args.framework)
     module = model_module(fw)
     models = args.models or list(module.MODELS)
@@ -372,7 +272,7 @@ def run(args: argparse.Namespace) -> dict:
         for p in device_precisions(module, t, args)
     ]
     progress = Progress(sum(len(b) for *_, b in plan))
-    report: dict = {
+    report: dict[str, Any] = {
         "schema_version": SCHEMA_VERSION,
         "kind": KIND,
         "framework": args.framework,
@@ -416,10 +316,10 @@ def run(args: argparse.Namespace) -> dict:
     return report
 
 
-def summarize(report: dict, refs: list[dict]) -> dict:
+def summarize(report: dict[str, Any], refs: list[dict[str, Any]]) -> dict[str, Any]:
     """Per device and model the best point of each precision; for ResNet-50 at 224x224 the published
     references of the same precision class, and the one-line answer for the first device (the GPU)."""
-    summary: dict = {"devices": {}}
+    summary: dict[str, Any] = {"devices": {}}
     comparable = report["settings"]["image_size"] == REFERENCE_IMAGE_SIZE
     for d in report["devices"]:
         per_model = {}
@@ -454,23 +354,8 @@ def summarize(report: dict, refs: list[dict]) -> dict:
     return summary
 
 
-def resnet_bests(device: dict) -> list[dict]:
-    """The fastest ResNet-50 point of each precision measured on the device."""
-    entry = device["models"].get("resnet50")
-    return [
-        {"images_per_s": p["items_per_s"], "precision": precision, "batch": p["batch"]}
-        for precision, res in (entry or {"precisions": {}})["precisions"].items()
-        if (p := res.get("best"))
-    ]
-
-
-def best_resnet(device: dict) -> dict | None:
-    """The fastest ResNet-50 point on the device over every precision, with its precision."""
-    return max(resnet_bests(device), key=lambda p: p["images_per_s"], default=None)
-
-
-def table(report: dict) -> list[str]:
-    """A plain-text digest for the terminal; tools/benchplot.py renders the markdown and the plot."""
+def table(report: dict[str, Any]) -> list[str]:
+    """A plain-text digest for the terminal; tools/plots/benchplot.py renders the markdown and the plot."""
     lines = [f"modelbench {report['framework']} {report['framework_version']}"]
     for d in report["devices"]:
         lines.append(f"{d['label']}: {d['name']}")

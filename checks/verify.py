@@ -1,29 +1,30 @@
 """Verify one environment: report the facts, run the sine fit on the best device(s) and on CPU, prove it.
 
-Where the framework has a distributed smoke it then runs it (torch: checks.allreduce, NCCL across every
-visible GPU, or gloo with 2 CPU processes where there is none).
+Where the framework has a distributed smoke it then runs it (torch: checks.frameworks.torch.allreduce, NCCL
+across every visible GPU, or gloo with 2 CPU processes where there is none).
 
-    python -m checks.verify --framework torch [--json report.json] [--require-gpu | --allow-cpu]
+    python -m checks.verify --framework torch [--json PATH] [--require-gpu | --allow-cpu] [--device cpu]
 
 Exit status 0 when every rule holds, 1 when any fails (each failure printed as one line), 2 for bad
 arguments. On an Apple Silicon Mac a GPU is expected (MPS for torch, Metal for TensorFlow) unless
 --allow-cpu; elsewhere a CPU-only run passes and says "ran on CPU"; --require-gpu makes any machine strict.
+Every device is probed with a real tensor before it is chosen (checks/core/probe.py); `--device cpu` runs on
+the CPU whatever the machine has (hosted macOS CI, whose MPS reports available and cannot allocate).
 """
 
 from __future__ import annotations
 
 import argparse
-import datetime
 import importlib
-import json
 import math
-import os
-import platform
 import re
 import sys
 import traceback
+from typing import Any, Callable
 
-from checks import argcheck, frameworks, platform_facts, sine_fit
+from checks import frameworks
+from checks.core import argcheck, numerics, platform_facts, probe, sine_fit
+from checks.core import report as report_file
 
 SCHEMA_VERSION = 1
 
@@ -39,9 +40,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     strict.add_argument(
         "--allow-cpu", action="store_true", help="pass on CPU even on Apple Silicon (e.g. hosted macOS CI)"
     )
-    p.add_argument("--steps", type=positive(int), default=sine_fit.STEPS)
-    p.add_argument("--n", type=positive(int), default=sine_fit.N_POINTS, help="number of points")
-    p.add_argument("--lr", type=positive(float), default=sine_fit.LEARNING_RATE, help="learning rate")
+    p.add_argument(
+        "--device",
+        choices=("auto", "cpu"),
+        default="auto",
+        help="auto: the best usable device (mps > cuda > cpu); cpu: the CPU only, e.g. on hosted macOS CI",
+    )
+    p.add_argument("--steps", type=argcheck.positive(int), default=sine_fit.STEPS)
+    p.add_argument("--n", type=argcheck.positive(int), default=sine_fit.N_POINTS, help="number of points")
+    p.add_argument(
+        "--lr", type=argcheck.positive(float), default=sine_fit.LEARNING_RATE, help="learning rate"
+    )
     p.add_argument("--seed", type=argcheck.seed, default=0, help="seed of the standard-normal start")
     p.add_argument("--trace", action="store_true", help="print the loss every 100th step, as the original")
     p.add_argument("--no-cpu-baseline", action="store_true", help="skip the CPU run beside the GPU run")
@@ -49,6 +58,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--no-extra",
         action="store_true",
         help="skip the framework's extra checks (tensorflow: the Keras model.fit on the chosen device)",
+    )
+    p.add_argument(
+        "--numerics",
+        choices=("quick", "full", "off"),
+        default="quick",
+        help="the op-level numerics suite on every chosen device against float64 on the CPU: quick (the "
+        "default, small shapes), full (larger shapes), off",
     )
     p.add_argument(
         "--no-distributed",
@@ -67,7 +83,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "check's package named here must import; without it a package that is not installed is reported "
         "absent",
     )
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    if args.device == "cpu" and args.require_gpu:
+        p.error("expected --device cpu or --require-gpu, got both: a CPU-only run cannot use a GPU")
+    return args
 
 
 def distribution_names(text: str) -> frozenset[str]:
@@ -78,31 +97,15 @@ def distribution_names(text: str) -> frozenset[str]:
     return names
 
 
-def positive(kind):
-    """argparse type: a positive, finite int or float, with a one-line error otherwise."""
-
-    def parse(text: str):
-        try:
-            value = kind(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected a positive {kind.__name__}, got {text!r}") from None
-        if not (value > 0 and math.isfinite(value)):
-            raise argparse.ArgumentTypeError(f"expected a positive {kind.__name__}, got {text!r}")
-        return value
-
-    return parse
-
-
-def run(args: argparse.Namespace) -> dict:
+def run(args: argparse.Namespace) -> dict[str, Any]:
     """Build the whole report; `report["passed"]` says whether verify succeeds."""
     facts = platform_facts.gather()
-    report: dict = {
+    report: dict[str, Any] = {
         "schema_version": SCHEMA_VERSION,
         "framework": args.framework,
         "platform": facts,
         "settings": {"n": args.n, "steps": args.steps, "lr": args.lr, "seed": args.seed},
-        "time": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "machine": f"{platform.node() or 'unknown host'} ({platform.system()} {platform.machine()})",
+        **report_file.stamp(),
         "locks": {"sha256": args.locks_sha256, "locked_here": sorted(args.locked) if args.locked else None},
         "failures": [],
         "notes": [],
@@ -117,14 +120,20 @@ def run(args: argparse.Namespace) -> dict:
         return report
 
     info = fw.accelerators()
-    kind, devices = fw.best_devices(info)
+    kind, devices = fw.best_devices(info) if args.device == "auto" else ("cpu", [fw.CPU_DEVICE])
     report["framework_version"] = fw.version()
     report["accelerators"] = info
     report["chosen"] = {"kind": kind, "devices": devices}
 
-    gpu_expected = args.require_gpu or (platform_facts.is_apple_silicon(facts) and not args.allow_cpu)
+    gpu_expected = args.require_gpu or (
+        platform_facts.is_apple_silicon(facts) and not args.allow_cpu and args.device == "auto"
+    )
+    if kind != "cpu" or args.device == "cpu":  # an automatic CPU run says why below (why_not has it)
+        report["notes"] += [f"{d} not used: {why}" for d, why in probe.failed(info).items()]
     if kind == "cpu":
         why = "; ".join(f"{k}: {v}" for k, v in info["why_not"].items()) or "no accelerator found"
+        if args.device == "cpu":
+            why = "--device cpu was given"
         if gpu_expected:
             reason = "--require-gpu was given" if args.require_gpu else "this is an Apple Silicon Mac"
             report["failures"].append(f"no GPU used although {reason}: {why} (run `nox -s doctor`)")
@@ -157,31 +166,41 @@ def run(args: argparse.Namespace) -> dict:
         )
     report["extra"] = {}
     for name in [] if args.no_extra else frameworks.extra_checks(fw):
-        short = name.rpartition(".")[2]  # its failures read "keras_fit: ..."
+        short = frameworks.check_name(name)  # its failures read "keras_fit: ..."
         try:
             report["extra"][short] = importlib.import_module(name).run(devices[0], locked=args.locked)
         except Exception as exc:  # a crash is this check's failure, not verify's
             last = traceback.format_exception_only(type(exc), exc)[-1].strip()
             report["extra"][short] = {"passed": False, "failures": [f"raised {last}"], "crashed": True}
         report["failures"].extend(f"{short}: {f}" for f in report["extra"][short]["failures"])
+    suite = frameworks.numerics(fw)
+    if suite and args.numerics != "off":
+        try:
+            ops = importlib.import_module(suite)
+            report["numerics"] = [numerics.run(ops, d, full=args.numerics == "full") for d in devices]
+        except Exception as exc:  # a crash of the suite is its failure, not verify's (each case has its own)
+            last = traceback.format_exception_only(type(exc), exc)[-1].strip()
+            report["numerics"] = []
+            report["failures"].append(f"numerics: the suite raised {last}")
+        report["failures"].extend(f"numerics: {f}" for r in report["numerics"] for f in r["failures"])
     if fw.DISTRIBUTED_SMOKE and not args.no_distributed:
         report["distributed"] = importlib.import_module(fw.DISTRIBUTED_SMOKE).launch()
-        smoke = fw.DISTRIBUTED_SMOKE.rpartition(".")[2]  # its failures read "allreduce: ..."
+        smoke = frameworks.check_name(fw.DISTRIBUTED_SMOKE)  # its failures read "allreduce: ..."
         report["failures"].extend(f"{smoke}: {f}" for f in report["distributed"]["failures"])
     report["passed"] = not report["failures"]
     report["status"] = "passed" if report["passed"] else "failed"
     return report
 
 
-def _num(v) -> float:
+def _num(v: Any) -> float:
     return float(v) if not isinstance(v, str) else math.nan
 
 
-def _tracer(device: str):
+def _tracer(device: str) -> Callable[[int, float], None]:
     return lambda t, loss: print(f"  [{device}] step {t:4d}  loss {loss:.6g}")
 
 
-def summary(report: dict) -> list[str]:
+def summary(report: dict[str, Any]) -> list[str]:
     """A few lines a person reads; the JSON has the rest."""
     p = report["platform"]
     lines = [
@@ -202,8 +221,9 @@ def summary(report: dict) -> list[str]:
     for short, extra in report.get("extra", {}).items():
         if not extra.get("crashed"):
             module = next(m for m in frameworks.extra_checks(frameworks.load(report["framework"]))
-                          if m.rpartition(".")[2] == short)  # fmt: skip
+                          if frameworks.check_name(m) == short)  # fmt: skip
             lines.append("  " + importlib.import_module(module).summary_line(extra))
+    lines += ["  " + numerics.summary_line(r) for r in report.get("numerics", [])]
     if report.get("distributed"):
         smoke = importlib.import_module(frameworks.load(report["framework"]).DISTRIBUTED_SMOKE)
         lines += smoke.rank_lines(report["distributed"])
@@ -219,10 +239,7 @@ def main(argv: list[str] | None = None) -> int:
     report = run(args)
     print("\n".join(summary(report)))
     if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        tmp = args.json.with_name(f".{args.json.name}.{os.getpid()}.tmp")  # one rename: never half a file
-        tmp.write_text(json.dumps(report, indent=2, sort_keys=True) + "\n")
-        os.replace(tmp, args.json)
+        report_file.write_json(args.json, report)  # one rename: never half a file
         print(f"report: {args.json}")
     return 0 if report["passed"] else 1
 

@@ -14,16 +14,16 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 
-def _accelerator() -> str | None:
-    """The accelerator this test process can use, or None; never imports a framework that is absent."""
-    if importlib.util.find_spec("torch") is not None:
-        import torch
+def no_gpu_reason() -> str | None:
+    """Why a `gpu` test cannot run in this process, or None when torch sees MPS or CUDA; never imports a
+    framework that is absent. The gpu tests are torch's: elsewhere the reason says so, not "no device"."""
+    if importlib.util.find_spec("torch") is None:
+        return "torch is not installed in this environment: the gpu tests run in the torch environments"
+    import torch
 
-        if torch.backends.mps.is_available():
-            return "mps"
-        if torch.cuda.is_available():
-            return "cuda"
-    return None
+    if torch.backends.mps.is_available() or torch.cuda.is_available():
+        return None
+    return "no CUDA or MPS device visible to torch in this process"
 
 
 def pytest_collection_modifyitems(config, items):
@@ -31,9 +31,12 @@ def pytest_collection_modifyitems(config, items):
 
 
 def _skip_gpu_tests_without_gpu(items):
-    if _accelerator() is not None:
+    if not any("gpu" in item.keywords for item in items):
         return
-    skip = pytest.mark.skip(reason="no CUDA or MPS device visible to torch in this process")
+    reason = no_gpu_reason()
+    if reason is None:
+        return
+    skip = pytest.mark.skip(reason=reason)
     for item in items:
         if "gpu" in item.keywords:
             item.add_marker(skip)

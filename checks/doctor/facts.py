@@ -19,8 +19,10 @@ import re
 import shutil
 import subprocess
 from pathlib import Path
+from typing import Any
 
-from checks import frameworks, platform_facts
+from checks import frameworks
+from checks.core import platform_facts
 
 SCHEMA_VERSION = 2
 ENV_VARS = (
@@ -33,9 +35,12 @@ DISTRIBUTIONS = ("numpy", *frameworks.distributions())
 REQUIRED = ("platform", "env_vars", "distributions", "frameworks")
 # The inner shape of each fact (as every recording has it): the rules index into these.
 SHAPES = {"platform": dict, "env_vars": dict, "distributions": dict, "frameworks": list}
-OPTIONAL_SHAPES = {"macos": dict, "nvidia": dict, "build_error": str, "error_text": str}
+OPTIONAL_SHAPES = {"macos": dict, "nvidia": dict, "build_error": str, "error_text": str, "metallibs": dict}
 # Optional facts added within schema 2: a fact set recorded before them has none (None when read back).
-ADDED_IN_SCHEMA_2 = ("error_text",)
+ADDED_IN_SCHEMA_2 = ("error_text", "metallibs")
+# Distributions whose Metal libraries (.metallib) doctor reads the header of (checks/core/metallib.py): the
+# macOS each was linked for, which pip cannot see (ml-explore/mlx#4525).
+METALLIB_DISTRIBUTIONS = ("mlx-metal",)
 # A log can be long; the error that ended the program is at its end, so the fact keeps the last part.
 ERROR_TEXT_MAX_CHARS = 1 << 20
 
@@ -53,10 +58,10 @@ def _run(cmd: list[str], timeout: float = 20) -> tuple[int | None, str]:
     return done.returncode, (done.stdout + done.stderr).strip()
 
 
-def nvidia() -> dict:
+def nvidia() -> dict[str, Any]:
     """The NVIDIA driver as nvidia-smi reports it: version, the newest CUDA it supports, each GPU."""
     exe = shutil.which("nvidia-smi")
-    facts: dict = {
+    facts: dict[str, Any] = {
         "nvidia_smi": exe,
         "proc_driver_version": None,
         "driver_version": None,
@@ -89,7 +94,7 @@ def nvidia() -> dict:
     return facts
 
 
-def macos() -> dict | None:
+def macos() -> dict[str, Any] | None:
     """sw_vers' product version: the real one even where an old Python's mac_ver() says 10.16."""
     if platform.system() != "Darwin":
         return None
@@ -97,7 +102,7 @@ def macos() -> dict | None:
     return {"sw_vers": out if status == 0 else None}
 
 
-def distributions() -> dict:
+def distributions() -> dict[str, Any]:
     from importlib import metadata
 
     found: dict[str, str | None] = {}
@@ -109,18 +114,53 @@ def distributions() -> dict:
     return found
 
 
+def metallibs() -> dict[str, Any] | None:
+    """{"mlx-metal 0.32.4: mlx/lib/mlx.metallib": {"os_version", "target_os", "file_version",
+    "language_versions" (of its first functions)}} for each installed Metal library of
+    METALLIB_DISTRIBUTIONS; None where none is installed (a file that is not one: its "error")."""
+    from importlib import metadata
+
+    from checks.core import metallib
+
+    found: dict[str, Any] = {}
+    for name in METALLIB_DISTRIBUTIONS:
+        try:
+            dist = metadata.distribution(name)
+        except metadata.PackageNotFoundError:
+            continue
+        for file in dist.files or []:
+            if not str(file).endswith(".metallib"):
+                continue
+            key = f"{name} {dist.version}: {file}"
+            path = Path(str(dist.locate_file(file)))
+            try:
+                with path.open("rb") as stream:
+                    head = stream.read(4096)  # the header and the first functions' versions
+                header = metallib.read(head, path.stat().st_size)
+            except (OSError, metallib.MetallibError) as exc:
+                found[key] = {"error": str(exc)}
+                continue
+            found[key] = {
+                "target_os": header.target_os,
+                "os_version": header.os_version,
+                "file_version": header.file_version,
+                "language_versions": header.language_versions,
+            }
+    return found or None
+
+
 def gather(
     names: list[str],
     *,
-    env_python: dict | None = None,
+    env_python: dict[str, Any] | None = None,
     build_error: str | None = None,
     error_text: str | None = None,
-) -> dict:
+) -> dict[str, Any]:
     """Every fact the rules read. `env_python` ({"3.9": {"path": ... or None, "environments": [...]}}) and
     `build_error` come from `nox -s doctor`, which knows them; `error_text` from the user (what their
     program printed); the frameworks named are imported (through the registry, an import failure becoming
     a fact) only when no build error is given."""
-    facts: dict = {
+    facts: dict[str, Any] = {
         "schema_version": SCHEMA_VERSION,
         "frameworks": list(names),
         "platform": platform_facts.gather(),
@@ -131,6 +171,7 @@ def gather(
         "env_python": env_python,
         "build_error": build_error,
         "error_text": error_tail(error_text),
+        "metallibs": metallibs(),
         # One key per registered framework: None where it was not asked.
         **{name: None for name in frameworks.NAMES},
     }
@@ -145,7 +186,7 @@ def error_tail(text: str | None) -> str | None:
     return None if text is None else text[-ERROR_TEXT_MAX_CHARS:]
 
 
-def _check_shapes(facts: dict, path: Path) -> None:
+def _check_shapes(facts: dict[str, Any], path: Path) -> None:
     """FactsError naming the first fact with the right key but the wrong inner shape."""
     kinds = {dict: "an object", list: "a list", str: "a string"}
     for key, kind in SHAPES.items():
@@ -160,7 +201,7 @@ def _check_shapes(facts: dict, path: Path) -> None:
             )
 
 
-def read(path: Path) -> dict:
+def read(path: Path) -> dict[str, Any]:
     """A recorded fact set, checked enough to replay; FactsError (one line) for one that cannot be."""
     try:
         facts = json.loads(path.read_text())

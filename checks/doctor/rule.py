@@ -15,9 +15,10 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Callable
+from typing import Any, Callable
 
-from checks import frameworks, platform_facts
+from checks import frameworks
+from checks.core import platform_facts
 
 
 @dataclass
@@ -41,20 +42,22 @@ class Rule:
     symptom: str
     cause: str
     fix: str
-    check: Callable[[dict], Finding | None]
+    check: Callable[[dict[str, Any]], Finding | None]
     error: bool = False
 
-    def __call__(self, facts: dict) -> Finding | None:
+    def __call__(self, facts: dict[str, Any]) -> Finding | None:
         found = self.check(facts)
         if found is not None and found.rule != self.id:
             raise ValueError(f"rule {self.id} returned a finding of rule {found.rule}")
         return found
 
 
-def rule(id: str, *, symptom: str, cause: str, fix: str, error: bool = False) -> Callable[[Callable], Rule]:
+def rule(
+    id: str, *, symptom: str, cause: str, fix: str, error: bool = False
+) -> Callable[[Callable[..., Any]], Rule]:
     """Register the decorated function as the check of a Rule with this static text."""
 
-    def register(check: Callable[[dict], Finding | None]) -> Rule:
+    def register(check: Callable[[dict[str, Any]], Finding | None]) -> Rule:
         return Rule(id, symptom, cause, fix, check, error)
 
     return register
@@ -66,25 +69,26 @@ def rule(id: str, *, symptom: str, cause: str, fix: str, error: bool = False) ->
 version = frameworks.release  # '2.8.0+cu128' -> (2, 8, 0); () if none
 
 
-def on_mac(f: dict) -> bool:
-    return f["platform"]["os"] == "Darwin"
+def on_mac(f: dict[str, Any]) -> bool:
+    return bool(f["platform"]["os"] == "Darwin")
 
 
-def on_apple_silicon(f: dict) -> bool:
+def on_apple_silicon(f: dict[str, Any]) -> bool:
     return platform_facts.is_apple_silicon(f["platform"])
 
 
-def under_rosetta(f: dict) -> bool:
+def under_rosetta(f: dict[str, Any]) -> bool:
     p = f["platform"]
     return on_apple_silicon(f) and (bool(p["translated"]) or p["machine"] == "x86_64")
 
 
-def macos_reported(f: dict) -> str | None:
+def macos_reported(f: dict[str, Any]) -> str | None:
     """sw_vers' version where it was read (the real one), else what Python's mac_ver() said."""
-    return (f.get("macos") or {}).get("sw_vers") or f["platform"]["macos_version"]
+    found = (f.get("macos") or {}).get("sw_vers") or f["platform"]["macos_version"]
+    return str(found) if found else None
 
 
-def mps_macos_floor(f: dict) -> str:
+def mps_macos_floor(f: dict[str, Any]) -> str:
     """The macOS MPS needs for the torch these facts know of (its import, else its installed version), from
     the torch framework module's table; where no torch is known, the lowest floor any torch has had."""
     known = (f.get("torch") or {}).get("version") or f["distributions"].get("torch")
@@ -108,14 +112,9 @@ FRAME = re.compile(
 )
 
 
-def error_text(f: dict) -> str:
+def error_text(f: dict[str, Any]) -> str:
     """The error text the user gave, "" where none was."""
     return f.get("error_text") or ""
-
-
-def flexible(text: str) -> re.Pattern:
-    """`text` as a pattern whose spaces match any run of whitespace: logs and terminals wrap long lines."""
-    return re.compile(r"\s+".join(re.escape(word) for word in text.split()))
 
 
 def size_bytes(size: str) -> float:

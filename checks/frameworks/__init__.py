@@ -5,7 +5,9 @@
     kind, devices = fw.best_devices()
 
 verify, bench, doctor and the distributed smoke find a framework only through this registry, so adding one
-(MLX, say) is one module, checks/frameworks/NAME.py, plus its line in MODULES below. Each module imports
+(MLX, say) is one folder, checks/frameworks/NAME/ (its module in __init__.py, its extra checks, its
+distributed smoke and its model bench beside it), plus its line in MODULES below and its doctor rules
+(checks/doctor/rules/NAME.py). Each module imports
 its framework at its top: loading it is importing the framework, and an import that fails is a finding
 (`doctor_facts` below keeps the exception's text; verify reports it as a failure).
 
@@ -20,16 +22,20 @@ part, replayed fact sets):
     CPU_DEVICE         the CPU's device name in the framework ("cpu", "/CPU:0"): the baseline beside a GPU
     DISTRIBUTED_SMOKE  None, or the module verify runs after the fit: `launch() -> report` (with "passed"
                        and "failures"), `rank_lines(report)` and `summary_line(report)` (torch:
-                       checks.allreduce, an all-reduce under torchrun)
+                       checks.frameworks.torch.allreduce, an all-reduce under torchrun)
 
 Optional, declared where a framework has it (a module without it has none; `extra_checks` reads it):
 
     EXTRA_CHECKS       module names verify runs after the fit, each on the chosen device:
                        `run(device, locked=None) -> report` (with "passed" and "failures"; `locked`: the
                        distributions the environment's lock installs on this machine, None where unknown)
-                       and `summary_line(report)` (tensorflow: checks.keras_fit, a Keras model.fit; torch:
-                       checks.torch_extras, torchvision and torchaudio against the CPU)
-    MODEL_BENCH        the module `python -m checks.modelbench` trains real models with (checks/models/:
+                       and `summary_line(report)` (tensorflow: checks.frameworks.tensorflow.keras_fit, a Keras
+                       model.fit; torch: checks.torch_extras, torchvision and torchaudio against the CPU)
+    NUMERICS           the module of the framework's ops for verify's numerics suite (checks/core/numerics.py
+                       runs them: OPS, dtypes, put, get, index, settings, release, sums_in_half, known; each
+                       framework's in checks/frameworks/NAME/numerics.py)
+    MODEL_BENCH        the module `python -m checks.modelbench` trains real models with
+    (checks/frameworks/NAME/models.py:
                        MODELS, precisions(device), Step(...), block, release; its docstring has the interface)
 
 Functions and classes, which need the framework:
@@ -62,6 +68,7 @@ import importlib
 import importlib.util
 import re
 import traceback
+from pathlib import Path
 from types import ModuleType
 from typing import Any
 
@@ -125,36 +132,70 @@ def extra_checks(module: ModuleType) -> tuple[str, ...]:
     return tuple(getattr(module, "EXTRA_CHECKS", ()) or ())
 
 
+def numerics(module: ModuleType) -> str | None:
+    """The framework's numerics-suite module name (NUMERICS), None where it declares none."""
+    return getattr(module, "NUMERICS", None) or None
+
+
 def model_bench(module: ModuleType) -> str | None:
     """The framework's model-bench module name (MODEL_BENCH), None where it declares none."""
     return getattr(module, "MODEL_BENCH", None) or None
+
+
+def source(module: str) -> Path:
+    """The source file of a module of checks/, found without importing it or the packages above it: a
+    framework's folder imports its framework in its __init__.py, so importlib's find_spec of
+    checks.frameworks.torch.allreduce would import torch (absent on the host)."""
+    top, *parts = module.split(".")
+    spec = importlib.util.find_spec(top)
+    if spec is not None and not parts and spec.origin:
+        return Path(spec.origin)
+    for folder in (spec.submodule_search_locations or []) if spec else []:
+        base = Path(folder).joinpath(*parts)
+        for candidate in (base.with_suffix(".py"), base / "__init__.py"):
+            if candidate.is_file():
+                return candidate
+    raise ValueError(f"expected the source of {module}, got none")
+
+
+def literals(module: str) -> dict[str, Any]:
+    """A module's top-level UPPER_CASE constants whose values are literals, read from its source with
+    `ast`: nothing is imported, so they are there even where the framework is not installed."""
+    origin = source(module)
+    tree = ast.parse(origin.read_text(encoding="utf-8"), str(origin))
+    found = {}
+    for node in tree.body:
+        target = node.targets[0] if isinstance(node, ast.Assign) and len(node.targets) == 1 else None
+        value = node.value if isinstance(node, ast.Assign) else None
+        if isinstance(node, ast.AnnAssign) and node.value is not None:
+            target, value = node.target, node.value
+        if isinstance(target, ast.Name) and target.id.isupper() and value is not None:
+            try:
+                found[target.id] = ast.literal_eval(value)
+            except (ValueError, TypeError, SyntaxError):
+                continue  # computed, not declared: only the imported module has it
+    return found
 
 
 _declared_cache: dict[str, dict[str, Any]] = {}
 
 
 def declared(name: str) -> dict[str, Any]:
-    """The module's top-level UPPER_CASE constants whose values are literals, read from its source with
-    `ast`: nothing is imported, so they are there even where the framework is not installed."""
+    """The framework module's declared constants (`literals` of its module), read once."""
     if name not in _declared_cache:
-        spec = importlib.util.find_spec(_module(name))
-        if spec is None or spec.origin is None:
-            raise ValueError(f"expected the source of {_module(name)}, got none")
-        with open(spec.origin, encoding="utf-8") as f:
-            tree = ast.parse(f.read(), spec.origin)
-        found = {}
-        for node in tree.body:
-            target = node.targets[0] if isinstance(node, ast.Assign) and len(node.targets) == 1 else None
-            value = node.value if isinstance(node, ast.Assign) else None
-            if isinstance(node, ast.AnnAssign) and node.value is not None:
-                target, value = node.target, node.value
-            if isinstance(target, ast.Name) and target.id.isupper() and value is not None:
-                try:
-                    found[target.id] = ast.literal_eval(value)
-                except (ValueError, TypeError, SyntaxError):
-                    continue  # computed, not declared: only the imported module has it
-        _declared_cache[name] = found
+        _declared_cache[name] = literals(_module(name))
     return _declared_cache[name]
+
+
+def check_name(module: str) -> str:
+    """The name an extra check's or a distributed smoke's report and failure lines carry in verify's report
+    ("torch_extras: ..."): its REPORT_NAME, else the module's last part. Read without importing it, so a
+    check whose import crashes is still reported under its name."""
+    try:
+        name = literals(module).get("REPORT_NAME")
+    except (ValueError, OSError, SyntaxError):
+        name = None
+    return str(name or module.rpartition(".")[2])
 
 
 def distributions() -> tuple[str, ...]:

@@ -1,7 +1,7 @@
 """The conda route, `conda env create -f environment-NAME.yml`, proven here without conda.
 
-conda cannot run on our CI machine, so tools/condaenv.py repeats conda's own steps (conda 26.7.1's source,
-cited there): parse the yml with ruamel.yaml's round-trip loader, write the pip items into a temporary
+conda cannot run on our CI machine, so tools/envs/condaenv.py repeats conda's own steps (conda 26.7.1's
+source, cited there): parse the yml with ruamel.yaml's round-trip loader, write the pip items into a temporary
 requirements file beside the yml, run `<prefix>/bin/python -m pip install -U -r <file> --exists-action=b`.
 Here the prefix is a fresh venv of the yml's Python, standing in for conda's python + pip; the result must
 be exactly the lock, and the fit must pass in it.
@@ -24,7 +24,8 @@ import subprocess
 import pytest
 import yaml
 
-from tools import condaenv, envspec, installed, interpreters
+from tools.envs import condaenv, envspec, installed
+from tools.session import interpreters
 
 ENVS = envspec.environments()
 ROOT = envspec.ROOT
@@ -87,9 +88,16 @@ def test_conda_pip_step_installs_exactly_the_lock_and_the_fit_passes(repo_copy, 
         f"not-in-any-lock==1.0 is installed but not in {env.lock.name}"
     ]
 
-    # The GitHub macOS conda job's own step, run as bash would run it, with this venv as CONDA_PREFIX.
+    # The GitHub macOS conda job's own step, run as bash would run it there: this venv is CONDA_PREFIX and,
+    # as `conda activate` does, its bin comes first on PATH, so `python` is the environment's (3.12 for
+    # mlx), not the tools' Python the test runs under.
     step = workflow_step("The conda env is exactly the lock").replace("${{ matrix.env }}", name)
-    step_env = {**os.environ, "CONDA_PREFIX": str(prefix), "RUNNER_TEMP": str(tmp_path)}
+    step_env = {
+        **os.environ,
+        "CONDA_PREFIX": str(prefix),
+        "RUNNER_TEMP": str(tmp_path),
+        "PATH": os.pathsep.join([str(prefix / "bin"), os.environ["PATH"]]),
+    }
     ok = subprocess.run(
         ["bash", "-e", "-c", step], cwd=repo_copy, env=step_env, capture_output=True, text=True
     )

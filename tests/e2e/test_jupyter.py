@@ -19,7 +19,7 @@ import os
 import pytest
 from conftest import run_nox
 
-from tools import envspec
+from tools.envs import envspec
 
 ENVS = envspec.environments()
 KERNEL_ENVS = (

@@ -16,7 +16,9 @@ from pathlib import Path
 import pytest
 from conftest import without_nox_timing
 
-from tools import envspec, locks
+from tools import locks
+from tools.envs import envspec
+from tools.locks import relock
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -210,3 +212,30 @@ def test_a_second_relock_is_refused_in_one_line(repo):
     )
     assert snapshot(repo) == before
     assert not list(repo.glob(".cache/lock-staging*"))
+
+
+@pytest.mark.network
+def test_another_uv_first_on_path_changes_no_lock(repo, tmp_path):
+    """A newcomer's uv (0.13.9 here: it factors markers that 0.13.8 expands) first on PATH: `nox -s lock`
+    still writes every lock with the uv requirements/tools.txt pins, byte for byte what is committed; the
+    same relock run by that other uv writes other bytes, and `--check` names the lock it made."""
+    other = tmp_path / "other-uv"
+    subprocess.run([sys.executable, "-m", "venv", str(other)], check=True)
+    subprocess.run([str(other / "bin" / "python"), "-m", "pip", "install", "-q", "uv==0.13.9"], check=True)
+    before = snapshot(repo)
+    env = {k: v for k, v in os.environ.items() if k not in ("CONDA_EXE", "MAMBA_EXE", "CONDA_PREFIX")}
+    env["PATH"] = os.pathsep.join([str(other / "bin"), str(Path(sys.executable).parent), "/usr/bin", "/bin"])
+    done = subprocess.run(
+        [sys.executable, "-m", "nox", "--script-mode", "none", "--no-color", "-s", "lock"],
+        cwd=repo, capture_output=True, text=True, env=env, timeout=600,
+    )  # fmt: skip
+    out = done.stdout + done.stderr
+    assert done.returncode == 0, out
+    assert f"locking with uv {locks.pinned_uv(repo)} (" in out
+    assert snapshot(repo) == before
+
+    relock.relock(locks.plan(repo), relock.Options(), repo, print, relock.uv_at(other / "bin" / "uv"))
+    assert snapshot(repo) != before
+    check = nox_lock(repo, "--check")
+    assert check.returncode == 1
+    assert "requirements/torch.txt (made by uv 0.13.9, not the pinned uv 0.13.8)" in session_end(check)

@@ -14,7 +14,10 @@ import shutil
 import pytest
 from conftest import ROOT, run_nox
 
-from tools import envspec, locks, wheelcache
+from tools import locks
+from tools.envs import envspec
+from tools.mac import wheelcache
+from tools.session import interpreters
 
 pytestmark = [pytest.mark.network, pytest.mark.xdist_group("wheel-cache")]  # it fills the shared cache
 
@@ -62,11 +65,6 @@ def test_a_third_environment_on_python_310_is_a_row_and_files(repo_copy):
             ROOT / "requirements" / f"{other}.txt"
         ).read_bytes()
 
-    done = run_nox(repo_copy, "-s", "verify(env='tf310')", timeout=900)
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    report = json.loads((repo_copy / "results" / "verify-tf310.json").read_text())
-    assert report["passed"] and report["platform"]["python"].startswith("3.10.")
-
     done = run_nox(repo_copy, "-s", "wheels", "--", "--env", "tf310", env=shared, timeout=1200)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     wheels = json.loads((repo_copy / "results" / "wheels.json").read_text())
@@ -75,6 +73,15 @@ def test_a_third_environment_on_python_310_is_a_row_and_files(repo_copy):
     assert set(checked) >= {"macos-arm64", "linux-x86_64"}
     files = [c["file"] for target in ("macos-arm64", "linux-x86_64") for c in checked[target]]
     assert any(f.startswith("tensorflow_macos-2.9.2-cp310-") for f in files), files
+
+    # Building it needs a Python 3.10, which a newcomer following the README (3.9 and 3.12) may not have: the
+    # lock and the wheels above are proven without one; building is proven wherever one is found.
+    if interpreters.find_python("3.10") is None:
+        pytest.skip(f"verify and doctor of tf310 not run: {interpreters.missing_message('3.10')}")
+    done = run_nox(repo_copy, "-s", "verify(env='tf310')", timeout=900)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    report = json.loads((repo_copy / "results" / "verify-tf310.json").read_text())
+    assert report["passed"] and report["platform"]["python"].startswith("3.10.")
 
     done = run_nox(repo_copy, "-s", "doctor(env='tf310')", timeout=900)
     out = done.stdout + done.stderr

@@ -20,7 +20,8 @@ from pathlib import Path
 import pytest
 from conftest import ROOT
 
-from tools import envspec, interpreters
+from tools.envs import envspec
+from tools.session import interpreters
 
 ENV = "mlx" if "mlx" in envspec.environments() else next(iter(envspec.environments()))  # mlx: quickest
 VERIFY = f"verify(env='{ENV}')"

@@ -15,7 +15,7 @@ import sys
 import pytest
 from conftest import ROOT
 
-from tools import envspec
+from tools.envs import envspec
 
 
 def _readme_block(marker: str, language: str) -> str:

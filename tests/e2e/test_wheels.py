@@ -23,7 +23,8 @@ pytest.importorskip("lief", reason="lief (dev layer) is not installed")
 
 import lief
 
-from tools import envspec, macho, tfpair, wheelcache, wheels
+from tools.envs import envspec
+from tools.mac import macho, tfpair, wheelcache, wheels
 
 # One worker downloads into the shared wheel cache (nox -s tests runs e2e tests side by side).
 pytestmark = pytest.mark.xdist_group("wheel-cache")
@@ -93,7 +94,11 @@ def test_seed_pair_is_refused_with_the_nine_tsl_symbols():
 
 def _pair_cli(*pins: str) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "tools.tfpair", *pins], cwd=ROOT, capture_output=True, text=True, timeout=900
+        [sys.executable, "-m", "tools.mac.tfpair", *pins],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=900,
     )
 
 
@@ -145,6 +150,23 @@ def test_mlx_macos_wheels_are_arm64_metal_builds_for_macos_14():
     floor = ENVS["mlx"].floor("macos-arm64")
     assert wheels.platform_minimum(checks["mlx-metal"].file) == floor == "14.0"
     assert macho.version_tuple(checks["mlx-metal"].minos) <= macho.version_tuple(floor)
+    # Its disk cost (README's figures): the download is the cached file; installed, the metallib alone
+    # is more than the whole compressed wheel.
+    size = checks["mlx-metal"].facts["bytes"]
+    cached = next(wheelcache.CACHE.rglob(checks["mlx-metal"].file))
+    assert size["download"] == cached.stat().st_size
+    assert size["installed"] > metal["metallibs"]["mlx/lib/mlx.metallib"] > size["download"]
+    # Each of the release's three macOS wheels (all hashed in the lock) read at its own tag: the 26_0 one's
+    # library is for 26.2, the named exception (tools/mac/metallibs.py KNOWN), a warning and no problem.
+    rows = {r["wheel"].split("-")[-1]: r for r in checks["mlx-metal"].facts["metallibs"]}
+    assert {tag: (r["needs"], r["verdict"]) for tag, r in rows.items()} == {
+        "macosx_14_0_arm64.whl": ("14.0", "ok"),
+        "macosx_15_0_arm64.whl": ("15.0", "ok"),
+        "macosx_26_0_arm64.whl": ("26.2", "known"),
+    }
+    assert [w for w in checks["mlx-metal"].warnings if "26.2" in w] and "mlx#4525" in checks[
+        "mlx-metal"
+    ].warnings[0]
 
 
 @pytest.mark.network
@@ -159,7 +181,12 @@ def test_torch_macos_wheel_is_the_mps_build():
     # Measured: torch 2.8.0's bundled libomp.dylib declares macOS 14.0 (LC_BUILD_VERSION), above its wheel
     # tag (pytorch/pytorch#173666); every other binary declares 11.0. Reported as a warning, not a failure.
     assert mps["binaries_minimum"] == "14.0"
-    assert [w.split(" in ")[0] for w in checks["torch"].warnings] == ["torch/lib/libomp.dylib"]
+    # And its libtorch_cpu.dylib carries Metal libraries for macOS 13.0 and 14.0 only, none for the floor 12.3
+    # (tools/mac/metallibs.py; PyTorch says MPS needs macOS 13 from torch 2.5: pytorch/pytorch#139425).
+    warned = [w.split(" in ")[0] for w in checks["torch"].warnings]
+    assert warned == ["torch/lib/libomp.dylib", "torch/lib/libtorch_cpu.dylib"]
+    (metal,) = checks["torch"].facts["metallibs"]
+    assert (metal["targets"], metal["lowest"], metal["verdict"]) == (["13.0", "14.0"], "12.3", "warn")
     assert not checks["torch"].problems
     # The MPS messages doctor's rules match are its libtorch_cpu's own literals; one it lacks is named.
     texts = checks["torch"].facts["doctor_texts"]

@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 torch = pytest.importorskip("torch", reason="torch is not in this environment")
-from checks import allreduce, verify  # noqa: E402
+from checks import verify  # noqa: E402
+from checks.frameworks.torch import allreduce  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -42,6 +43,7 @@ def test_the_cli_launches_torchrun_and_writes_the_report(tmp_path):
     assert "allreduce: gloo x3 ranks" in done.stdout and done.stdout.count(" ok") >= 4
     report = json.loads(out.read_text())
     assert "torch.distributed.run --standalone --nproc-per-node=3" in report["command"]
+    assert report["command"].endswith("--nproc-per-node=3 -m checks.frameworks.torch.allreduce")  # one -m
     assert_every_rank_sums(report, 3)
 
 
@@ -50,6 +52,9 @@ def test_the_cli_launches_torchrun_and_writes_the_report(tmp_path):
     [
         (["--nproc", "0"], "expected a positive integer, got '0'"),
         (["--backend", "mpi"], "invalid choice: 'mpi'"),
+        # a timeout that cannot run out (negative, nan) is refused before torchrun starts
+        (["--timeout", "-1"], "expected a positive number of seconds, got '-1'"),
+        (["--timeout", "nan"], "expected a positive number of seconds, got 'nan'"),
     ],
 )
 def test_bad_arguments_exit_2(args, message, capsys):

@@ -77,7 +77,7 @@ def test_quick_bench_writes_a_complete_result(quick_report):
 
 def test_benchplot_renders_markdown_and_png(quick_report, tmp_path):
     pytest.importorskip("matplotlib")
-    benchplot = importlib.import_module("tools.benchplot")
+    benchplot = importlib.import_module("tools.plots.benchplot")
     _, report, path = quick_report
     out = tmp_path / "out"
     out.mkdir()
@@ -96,7 +96,7 @@ def test_benchplot_renders_markdown_and_png(quick_report, tmp_path):
 @pytest.mark.gpu
 def test_gpu_fused_step_is_captured_and_correct():
     """On CUDA the fused step is compiled and captured; on MPS it runs (compiled or eager, as recorded)."""
-    from checks import sine_fit
+    from checks.core import sine_fit
 
     torch_fw = frameworks.load("torch")
     kind, devices = torch_fw.best_devices()

@@ -13,7 +13,7 @@ import pytest
 
 from checks import doctor, frameworks
 from checks.doctor.rules import torch as torch_rules
-from tools import envspec
+from tools.envs import envspec
 
 ROOT = Path(__file__).resolve().parents[2]
 FACTS = ROOT / "tests" / "data" / "facts"

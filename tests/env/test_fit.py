@@ -7,7 +7,8 @@ import platform
 
 import pytest
 
-from checks import frameworks, sine_fit, verify
+from checks import frameworks, verify
+from checks.core import sine_fit
 
 UNITS = list(frameworks.NAMES)
 

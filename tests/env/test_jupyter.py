@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 from conftest import ROOT
 
-from tools import envspec
+from tools.envs import envspec
 
 NOTEBOOK = ROOT / "examples" / "quickstart.ipynb"
 

@@ -10,8 +10,9 @@ from pathlib import Path
 import pytest
 
 mx = pytest.importorskip("mlx.core", reason="mlx is not in this environment")
-from checks import mlx_allsum, sine_fit  # noqa: E402
+from checks.core import sine_fit  # noqa: E402
 from checks.frameworks import mlx as fw  # noqa: E402
+from checks.frameworks.mlx import allsum as mlx_allsum  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 

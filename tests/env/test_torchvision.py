@@ -1,10 +1,10 @@
-"""torchvision and torchaudio where an environment has them (torch: both; torch-current: torchvision).
+"""torchvision and torchaudio where an environment has them (torch and torch-current: both).
 
 Their compiled ops must run with this torch: a torchvision built for another torch fails at the first
 compiled op ("operator torchvision::nms does not exist" or an undefined symbol), not at import. torch-current
 pairs torch 2.15.0 with torchvision 0.29.2, the release for torch 2.14 (requirements/torch-current.in).
-verify's extra check (checks/torch_extras.py) runs a ResNet step, nms and a MelSpectrogram on the device
-against the CPU; these tests hold it to that on the real packages: it passes here, a perturbed result
+verify's extra check (checks/frameworks/torch/extras.py) runs a ResNet step, nms and a MelSpectrogram on the
+device against the CPU; these tests hold it to that on the real packages: it passes here, a perturbed result
 fails it, a missing kernel is a named failure, and a package the lock does not install is reported absent.
 """
 
@@ -19,9 +19,10 @@ import pytest
 torch = pytest.importorskip("torch", reason="torch is not in this environment")
 torchvision = pytest.importorskip("torchvision", reason="torchvision is not in this environment")
 
-from checks import torch_extras, verify  # noqa: E402
+from checks import verify  # noqa: E402
 from checks.device import best_device  # noqa: E402
-from tools import envspec  # noqa: E402
+from checks.frameworks.torch import extras as torch_extras  # noqa: E402
+from tools.envs import envspec  # noqa: E402
 
 UNDER_TEST = os.environ.get("GPUENV_UNDER_TEST")  # set by `nox -s tests`: the environment's name
 
@@ -91,12 +92,16 @@ def test_the_check_passes_on_the_best_device(report):
 def test_torchaudio_is_absent_only_where_the_lock_does_not_install_it(report):
     locked = _locked()
     audio = report["packages"]["torchaudio"]
+    line = torch_extras.summary_line(report)
+    assert f"with torch {torch.__version__} on " in line  # torchaudio's version need not be torch's
     if _has_torchaudio():
         assert audio["status"] == "present" and report["parts"]["melspectrogram"]["compared"]["rel"] < 1e-5
+        assert f"torchaudio {audio['version']}" in line.split(" on ")[0] and "not run" not in line
     else:
-        assert locked is None or "torchaudio" not in locked  # torch-current's lock has none
+        assert locked is None or "torchaudio" not in locked
         assert audio["status"] == "absent" and audio["why"] == "not in this environment"
-        assert "torchaudio not in this environment" in torch_extras.summary_line(report)
+        assert "not run: melspectrogram (torchaudio not in this environment)" in line
+        assert "torchaudio" not in line.split(" on ")[0]  # it did not run, so the line does not start with it
 
 
 def test_a_package_the_lock_installs_but_is_missing_is_a_failure():

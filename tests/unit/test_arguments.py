@@ -31,6 +31,11 @@ CASES = [
     ("verify", ["--seed", "-5"], "argument --seed: expected an integer from 0 to 4294967295, got '-5'"),
     ("bench", ["--seed", "-5"], "argument --seed: expected an integer from 0 to 4294967295, got '-5'"),
     (
+        "verify",
+        ["--numerics", "fast"],
+        "argument --numerics: invalid choice: 'fast' (choose from 'quick', 'full', 'off')",
+    ),
+    (
         "bench",
         ["--sizes", "inf"],
         "argument --sizes: expected comma-separated sizes like 2000,2e4, got 'inf'",

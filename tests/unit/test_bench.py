@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 from conftest import ROOT
 
-from checks import bench, peaks
+from checks import bench
+from checks.core import peaks
 
 # --- methodology ---------------------------------------------------------------------------------------
 
@@ -122,7 +123,7 @@ def test_known_peaks_agree_with_the_published_figures():
 
 def test_benchplot_no_longer_writes_into_another_file(tmp_path):
     """The README copy of the tables is gone: the option that wrote it is refused, not silently ignored."""
-    benchplot = importlib.import_module("tools.benchplot")
+    benchplot = importlib.import_module("tools.plots.benchplot")
     with pytest.raises(SystemExit) as exc:
         benchplot.main([str(tmp_path / "bench.json"), "--readme", str(tmp_path / "README.md")])
     assert exc.value.code == 2
@@ -131,7 +132,7 @@ def test_benchplot_no_longer_writes_into_another_file(tmp_path):
 def test_committed_bench_tables_are_what_benchplot_makes_of_the_committed_json(monkeypatch):
     """docs/bench/bench.md is generated, and it is the only copy: every committed bench JSON is rendered in
     it, regenerating gives it byte for byte, and no other page of the repository carries the tables."""
-    benchplot = importlib.import_module("tools.benchplot")
+    benchplot = importlib.import_module("tools.plots.benchplot")
     monkeypatch.chdir(ROOT)  # benchplot names each source relative to the current folder
     committed = (ROOT / "docs" / "bench" / "bench.md").read_text()
     sources = re.findall(r"^Source: `([^`]+)`", committed, re.M)
@@ -145,7 +146,7 @@ def test_committed_bench_tables_are_what_benchplot_makes_of_the_committed_json(m
 
 
 def test_benchplot_refuses_other_json(tmp_path):
-    benchplot = importlib.import_module("tools.benchplot")
+    benchplot = importlib.import_module("tools.plots.benchplot")
     bad = tmp_path / "verify-torch.json"
     bad.write_text('{"schema_version": 1, "runs": []}')
     with pytest.raises(SystemExit, match=r"expected a checks\.bench JSON result"):

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tools import wheelcache
+from tools.mac import wheelcache
 
 NAME = "demo_pkg-1.0-py3-none-any.whl"
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tools import relock
+from tools.locks import relock
 
 DATA = Path(__file__).resolve().parent.parent / "data" / "uv"
 SOURCE = "requirements/torch.in"

@@ -1,7 +1,7 @@
 """The conda route, `conda env create -f environment-NAME.yml`, proven here without conda.
 
-conda cannot run on our CI machine, so tools/condaenv.py repeats conda's own steps (conda 26.7.1's source,
-cited there): parse the yml with ruamel.yaml's round-trip loader, write the pip items into a temporary
+conda cannot run on our CI machine, so tools/envs/condaenv.py repeats conda's own steps (conda 26.7.1's
+source, cited there): parse the yml with ruamel.yaml's round-trip loader, write the pip items into a temporary
 requirements file beside the yml, run `<prefix>/bin/python -m pip install -U -r <file> --exists-action=b`.
 Here the prefix is a fresh venv of the yml's Python, standing in for conda's python + pip; the result must
 be exactly the lock, and the fit must pass in it.
@@ -13,7 +13,7 @@ import shutil
 
 import pytest
 
-from tools import condaenv, envspec
+from tools.envs import condaenv, envspec
 
 ENVS = envspec.environments()
 ROOT = envspec.ROOT

@@ -2,19 +2,24 @@
 
 tests/data/facts/linux-x86_64-*.json are recorded on our CI machine with the real gathering
 (`python -m checks.doctor [--framework F] --save-facts PATH`; tf-numpy2 in the tf lock with NumPy 2.0.2
-installed over it). The others are written by hand, each reproducing one failure mode; `_source` says so.
+installed over it; torch-numerics-failed with `--error-file` of verify's output with torch's CPU
+float32 mm swapped for one off by 1e-4, as tests/env/test_numerics.py swaps it). The others are written
+by hand, each reproducing one failure mode; `_source` says so.
 """
 
 from __future__ import annotations
 
 import json
+import struct
 import subprocess
 import sys
+from importlib import metadata
 from pathlib import Path
 
 import pytest
 
 from checks import doctor, frameworks
+from checks.doctor import facts as doctor_facts
 from checks.doctor.rules import tensorflow as tf_rules
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -32,10 +37,19 @@ MAC_TORCH = {
 # Every fact set, and exactly the findings (rule -> status) it must give: a rule that starts firing where
 # it should not, or stops firing, fails here.
 EXPECTED = {
+    # GitHub's hosted Apple Silicon runner: MPS available, the first tensor fails (the device probe's error).
+    "mac-m1-hosted-runner-mps-unusable": {**MAC_TORCH, "device-probe": "fail"},
     "linux-x86_64-cpu-host": {"env-python": "ok", "nvidia-driver": "warn"},
     "linux-x86_64-cpu-torch": {"nvidia-driver": "warn", "torch-import": "ok", "torch-cuda": "warn"},
-    "linux-x86_64-cpu-tf": {"nvidia-driver": "warn", "tf-import": "ok", "numpy-tf": "ok", "tf-gpu": "ok"},
-    "linux-x86_64-tf-numpy2": {"nvidia-driver": "warn", "tf-import": "fail", "numpy-tf": "fail"},
+    "linux-x86_64-cpu-torch-no-tqdm": {
+        "nvidia-driver": "warn",
+        "torch-import": "ok",
+        "torch-cuda": "warn",
+        "module-not-found": "fail",
+    },
+    # TensorFlow and MLX as locked for Linux are CPU builds: no driver is needed, and nothing says otherwise.
+    "linux-x86_64-cpu-tf": {"nvidia-driver": "ok", "tf-import": "ok", "numpy-tf": "ok", "tf-gpu": "ok"},
+    "linux-x86_64-tf-numpy2": {"nvidia-driver": "ok", "tf-import": "fail", "numpy-tf": "fail"},
     # Recorded on the lent 2x H200 box (its own python3 3.12 + torch 2.11.0+cu130, driver 580.159.04).
     "linux-h200x2-torch": {"nvidia-driver": "ok", "torch-import": "ok", "torch-cuda": "ok"},
     "linux-2gpu-tf-cpu": {"nvidia-driver": "ok", "tf-import": "ok", "numpy-tf": "ok", "tf-gpu": "warn"},
@@ -44,8 +58,8 @@ EXPECTED = {
     "linux-cpu-torch-on-gpus": {"nvidia-driver": "ok", "torch-import": "ok", "torch-cuda": "fail"},
     "linux-nvidia-smi-fails": {"nvidia-driver": "fail"},
     # Recorded here (Linux x86_64, no GPU, the mlx environment: mlx 0.32.4 + mlx-cpu).
-    "linux-x86_64-cpu-mlx": {"nvidia-driver": "warn", "mlx-python": "ok", "mlx-import": "ok"},
-    "linux-python39-mlx": {"nvidia-driver": "warn", "mlx-python": "fail", "mlx-import": "fail"},
+    "linux-x86_64-cpu-mlx": {"nvidia-driver": "ok", "mlx-python": "ok", "mlx-import": "ok"},
+    "linux-python39-mlx": {"nvidia-driver": "ok", "mlx-python": "fail", "mlx-import": "fail"},
     "mac-m1-mlx-ok": {
         "apple-silicon": "ok",
         "rosetta": "ok",
@@ -56,6 +70,21 @@ EXPECTED = {
         "mlx-rosetta": "ok",
         "mlx-import": "ok",
         "mlx-metal": "ok",
+        "mlx-metallib": "ok",
+        "mlx-float64": "warn",
+    },
+    # mlx-metal's macosx_26_0 wheel (its metallib is for 26.2) on macOS 26.1: ml-explore/mlx#4525.
+    "mac-m5-macos-26.1-mlx-metallib-26.2": {
+        "apple-silicon": "ok",
+        "rosetta": "ok",
+        "macos-version": "ok",
+        "mps-fallback": "ok",
+        "mlx-python": "ok",
+        "mlx-macos": "ok",
+        "mlx-rosetta": "ok",
+        "mlx-import": "ok",
+        "mlx-metal": "ok",
+        "mlx-metallib": "warn",
         "mlx-float64": "warn",
     },
     "mac-m1-mlx-no-metal": {
@@ -261,6 +290,12 @@ EXPECTED = {
         "torch-cuda": "warn",
         "error-text": "warn",
     },
+    "linux-x86_64-cpu-torch-numerics-failed": {
+        "nvidia-driver": "warn",
+        "torch-import": "ok",
+        "torch-cuda": "warn",
+        "numerics-case": "fail",
+    },
     "mac-m1-tf-numpy2": {
         "apple-silicon": "ok",
         "rosetta": "ok",
@@ -343,6 +378,45 @@ def test_macos_floor_and_driver_floor_name_the_version_to_reach():
     assert "12.3" in findings("mac-m1-macos-12.0")["macos-version"].fix
     old = findings("linux-driver-too-old")["torch-cuda"]
     assert ">= 525" in old.fix and "found version 11040" in old.meaning
+
+
+def test_no_driver_advice_is_the_environments_own():
+    """Recorded here, no driver: each environment's torch names the driver its CUDA needs; TensorFlow and MLX
+    (CPU builds on Linux) need none; the machine alone names both floors."""
+    torch = findings("linux-x86_64-cpu-torch")["nvidia-driver"]
+    assert torch.status == "warn" and ">= 525 for this torch 2.8.0+cu128's CUDA 12.8" in torch.fix
+    current = findings("linux-x86_64-cpu-torch-current-shape-error")["nvidia-driver"]
+    assert current.status == "warn" and ">= 580 for this torch 2.15.0+cu132's CUDA 13.2" in current.fix
+    for name in ("linux-x86_64-cpu-tf", "linux-x86_64-cpu-mlx"):
+        found = findings(name)["nvidia-driver"]
+        assert found.status == "ok" and "needs no driver" in found.meaning and "525" not in found.fix, name
+    host = findings("linux-x86_64-cpu-host")["nvidia-driver"]
+    assert host.status == "warn" and ">= 525 for CUDA 12.x, >= 580 for CUDA 13.x" in host.fix
+
+
+def test_a_module_your_code_imports_is_added_to_the_environments_in():
+    """Recorded here: the README's starter train.py run in the torch environment before tqdm was added."""
+    found = findings("linux-x86_64-cpu-torch-no-tqdm")
+    assert "error-text" not in found  # explained, not "search the issues of the library"
+    f = found["module-not-found"]
+    assert f.status == "fail"
+    assert f.summary == (
+        "`tqdm` is not installed in the torch environment: ModuleNotFoundError (raised at train.py:6 in "
+        "<module>: `from tqdm import tqdm`)"
+    )
+    assert f.fix.startswith(
+        '`echo "tqdm  # why your code needs it" >> requirements/torch.in`, then `nox -s lock`'
+    )
+    assert "nox -s \"run(env='torch')\" -- python -m" in f.fix
+
+
+def test_an_ok_keras_3_finding_describes_no_breakage():
+    found = findings("mac-m1-python313-no-tensorflow-metal")["keras-3"]
+    assert found.status == "ok"
+    assert (
+        found.summary
+        == "tf.keras is Keras 3.15.1 under TensorFlow 2.21.0 (Keras 3; TF_USE_LEGACY_KERAS unset)"
+    )
 
 
 def test_save_and_replay_give_the_same_report(tmp_path, capsys):
@@ -505,7 +579,7 @@ def test_every_rule_says_symptom_cause_and_fix():
     for r in doctor.RULES:
         assert r.symptom and r.cause and r.fix, r.id
     # the order the report shows them in: the machine, the Python and the build, NVIDIA, each framework
-    assert ids[:9] == [
+    assert ids[:10] == [
         "apple-silicon",
         "rosetta",
         "conda-platform",
@@ -513,6 +587,7 @@ def test_every_rule_says_symptom_cause_and_fix():
         "mps-fallback",
         "env-python",
         "environment-build",
+        "module-not-found",
         "nvidia-driver",
         "cuda-visible-devices",
     ]
@@ -555,3 +630,51 @@ def test_the_current_stacks_texts():
     assert "python/cpython#135675" in f.summary and "MPS needs 14.0+" in f.summary  # torch 2.15's floor
     f = findings("linux-cuda13-driver-570")["torch-cuda"]
     assert "driver >= 580" in f.meaning
+
+
+def test_mlx_metallib_for_a_newer_major_fails():
+    """The macosx_26_0 wheel's library (MSL 4.0) forced onto macOS 15.7: Metal refuses it (jjang-ai/vmlx#120:
+    "This library is using language version 4.0 which is not supported on this OS")."""
+    facts = load("mac-m5-macos-26.1-mlx-metallib-26.2")
+    facts["macos"] = {"sw_vers": "15.7"}
+    found = {f.rule: f for f in doctor.diagnose(facts)}["mlx-metallib"]
+    assert found.status == "fail" and "4.0" in found.meaning and "26.2" in found.fix
+
+
+def test_mlx_metallib_facts_read_a_real_header(tmp_path, monkeypatch):
+    """doctor's fact reads the installed library's header: the real first bytes of the 26.2 one."""
+    data = (ROOT / "tests" / "data" / "metallib" / "macosx_26_0_arm64.head").read_bytes()
+    library = tmp_path / "mlx" / "lib" / "mlx.metallib"
+    library.parent.mkdir(parents=True)
+    library.write_bytes(data)
+
+    class Dist:
+        version = "0.32.4"
+        files = ("mlx/lib/mlx.metallib", "mlx/lib/libmlx.dylib")
+
+        def locate_file(self, file):
+            return tmp_path / file
+
+    monkeypatch.setattr(metadata, "distribution", lambda name: Dist())
+    got = doctor_facts.metallibs()
+    # 512 recorded bytes of a 214 MB library: the size check names it, as for a cut-short install
+    assert "file size" in got["mlx-metal 0.32.4: mlx/lib/mlx.metallib"]["error"]
+    fixed = bytearray(data)
+    struct.pack_into("<Q", fixed, 16, len(fixed))
+    library.write_bytes(bytes(fixed))
+    got = doctor_facts.metallibs()["mlx-metal 0.32.4: mlx/lib/mlx.metallib"]
+    assert got == {
+        "target_os": "macOS",
+        "os_version": "26.2",
+        "file_version": "2.9",
+        "language_versions": ["4.0"],
+    }
+
+
+def test_a_failed_numerics_case_names_the_op_and_what_to_try():
+    found = findings("linux-x86_64-cpu-torch-numerics-failed")["numerics-case"]
+    assert found.summary.startswith(
+        "numerics: matmul square in float32 (128x128 128x128) on cpu is 10x its error bound "
+        "(5.39e-05 against 5.20e-06); 5 ops over theirs: matmul after free float32,"
+    )
+    assert "verify(env='torch-current')" in found.fix and "results/verify-<env>.json" in found.fix

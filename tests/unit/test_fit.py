@@ -7,7 +7,8 @@ import math
 
 import pytest
 
-from checks import sine_fit, verify
+from checks import verify
+from checks.core import sine_fit
 
 
 @pytest.fixture(scope="module")

@@ -40,16 +40,16 @@ def test_every_registered_module_defines_the_interface(name):
     assert isinstance(declared["CPU_DEVICE"], str) and declared["CPU_DEVICE"]
     assert declared["DISTRIBUTIONS"] and all(isinstance(d, str) for d in declared["DISTRIBUTIONS"])
     smoke = declared["DISTRIBUTED_SMOKE"]
-    assert smoke is None or importlib.util.find_spec(smoke) is not None
+    assert smoke is None or frameworks.source(smoke).is_file()
 
 
 @pytest.mark.parametrize("name", frameworks.NAMES)
 def test_every_extra_check_has_its_interface(name):
     """Each EXTRA_CHECKS module, read from its source: run(device, locked=None) and summary_line(report)."""
     for module in frameworks.declared(name).get("EXTRA_CHECKS", ()):
-        spec = importlib.util.find_spec(module)
-        assert spec is not None, module
-        tree = ast.parse(Path(spec.origin).read_text(encoding="utf-8"))
+        origin = frameworks.source(module)  # find_spec would import the framework (its folder's __init__)
+        assert origin.is_file(), module
+        tree = ast.parse(origin.read_text(encoding="utf-8"))
         functions = {n.name: n for n in tree.body if isinstance(n, ast.FunctionDef)}
         run = functions["run"].args
         assert [a.arg for a in run.args] == ["device", "locked"] and len(run.defaults) == 1, module
@@ -126,7 +126,7 @@ import time
 
 import numpy as np
 
-from checks.sine_fit import FitRun
+from checks.core.sine_fit import FitRun
 
 NAME = "numpyfw"
 DISTRIBUTIONS = ("numpy",)
@@ -175,7 +175,7 @@ def sine_fit(device, init, *, n, steps, lr, on_step=None):
 
 
 def targets(facts, *, cpu_only=False):
-    from checks.bench import cpu_name
+    from checks.core.harness import cpu_name
 
     return [{"kind": "cpu", "device": CPU_DEVICE, "label": "cpu", "name": cpu_name(facts)}]
 

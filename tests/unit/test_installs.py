@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tools import venvs
+from tools.session import venvs
 
 DATA = Path(__file__).resolve().parent.parent / "data" / "installs"
 FILES = ["requirements/torch.txt"]

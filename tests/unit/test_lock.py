@@ -6,13 +6,14 @@ real PyPI: marked network) on a copy of the repository.
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 
 import pytest
 
-from tools import envspec, locks, relock
+from tools import locks
+from tools.envs import envspec
+from tools.locks import relock
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -41,6 +42,45 @@ def test_every_committed_lock_is_current():
         if lock.kind == "conda-lock" and not lock.output.exists():
             continue  # made only where conda runs; docs/locks.md "Refreshing conda-lock.yml"
         assert locks.staleness(lock) is None, lock.rel()
+
+
+def test_one_uv_writes_every_lock_and_every_lock_that_pins_uv_pins_it():
+    """uv releases write the same resolution in different bytes, so the uv requirements/tools.txt pins is
+    the writer each uv lock's stamp records, and the one uv version any lock installs."""
+    pinned = locks.pinned_uv()
+    uv_locks = [lock for lock in locks.plan() if lock.kind == "uv"]
+    assert {lock.rel(): locks.made_by(lock.output.read_text()) for lock in uv_locks} == {
+        lock.rel(): pinned for lock in uv_locks
+    }
+    pinning = {lock.rel(): pins(lock.output)["uv"] for lock in uv_locks if "uv" in pins(lock.output)}
+    assert "requirements/tools.txt" in pinning and "requirements/torch-current-dev.txt" in pinning
+    assert pinning == {name: {pinned} for name in pinning}
+
+
+def test_a_lock_written_by_another_uv_is_stale(repo):
+    """--check fails a lock whose stamp names another writer, or none, though its inputs are unchanged."""
+    lock = plan_of(repo)["requirements/torch.txt"]
+    text = lock.output.read_text()
+    pinned = locks.pinned_uv(repo)
+    lock.output.write_text(locks.stamped(lock, text, uv_version="0.13.9"))
+    assert locks.staleness(lock) == f"made by uv 0.13.9, not the pinned uv {pinned}"
+    lock.output.write_text(locks.stamped(lock, locks.strip_stamp(text)))
+    assert locks.staleness(lock) == f"made by an unrecorded uv, not the pinned uv {pinned}"
+    with pytest.raises(relock.RelockError, match=r"got stale requirements/torch.txt \(made by an unrecorded"):
+        relock.check(locks.plan(repo), lambda line: None)
+    lock.output.write_text(locks.stamped(lock, text, uv_version=pinned))
+    assert locks.staleness(lock) is None
+
+
+def test_two_uv_pins_are_one_line(repo):
+    tools = repo / "requirements" / "tools.txt"
+    tools.write_text(tools.read_text().replace("uv==0.13.8", "uv==0.13.9", 1) + "uv==0.13.8\n")
+    with pytest.raises(envspec.SpecError) as err:
+        locks.pinned_uv(repo)
+    assert str(err.value) == (
+        "requirements/tools.txt: expected one pinned uv (the uv that writes every lock), got 0.13.8, 0.13.9: "
+        "pin `uv==X.Y.Z` in requirements/tools.in and requirements/dev.in"
+    )
 
 
 def test_conda_platforms_are_the_lock_targets():
@@ -175,9 +215,11 @@ def test_upgrade_options_skip_every_lock_of_a_frozen_environment():
 def test_upgrade_package_of_a_package_only_a_frozen_lock_has_is_refused(repo, monkeypatch):
     """tensorflow-macos is pinned only in the frozen tf lock: upgrading it would move nothing, so it is an
     error, one line, before anything is resolved."""
-    monkeypatch.setenv("PATH", os.pathsep.join([str(Path(sys.executable).parent), os.environ["PATH"]]))  # uv
+    uv = relock.uv_at(Path(sys.executable).parent / "uv")  # the host venv's, as `nox -s lock` runs it
     with pytest.raises(relock.RelockError) as err:
-        relock.relock(locks.plan(repo), relock.Options(upgrade_package=("tensorflow-macos",)), repo, print)
+        relock.relock(
+            locks.plan(repo), relock.Options(upgrade_package=("tensorflow-macos",)), repo, print, uv
+        )
     assert str(err.value) == (
         "--upgrade-package: expected a package pinned in some lock that is not frozen, got 'tensorflow-macos'"
     )

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from tools import locks, relock
+from tools import locks
+from tools.locks import relock
 
 ROOT = Path(__file__).resolve().parents[2]
 

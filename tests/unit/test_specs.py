@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from packaging.markers import Marker
 
-from tools import envspec
+from tools.envs import envspec
 
 ENVS = envspec.environments()
 
@@ -142,7 +142,8 @@ def _this_target(env: envspec.Environment) -> str | None:
 @pytest.mark.parametrize("name", ["torch", "torch-current"])
 def test_what_the_lock_installs_here_is_what_verify_expects(name):
     """`nox -s verify` passes the lock's distributions for this machine (--locked): torch's lock installs
-    torchvision and torchaudio on each of its targets, torch-current's torchvision only."""
+    torchvision and torchaudio on each of its targets, and so does torch-current's (torchaudio 2.11.1 with
+    torch 2.15.0: requirements/torch-current.in)."""
     env = ENVS[name]
     here = envspec.locked_here(env)
     target = _this_target(env)
@@ -150,5 +151,42 @@ def test_what_the_lock_installs_here_is_what_verify_expects(name):
         assert here == []  # a machine none of the lock's targets is: nothing is expected
         return
     assert here == sorted({e.name for e in envspec.read_lock(env.lock) if e.applies_to(env, target)})
-    assert {"torch", "torchvision"} <= set(here)
-    assert ("torchaudio" in here) is (name == "torch")
+    assert {"torch", "torchvision", "torchaudio"} <= set(here)
+
+
+# --- a lock's syntax errors: the file with its folder, the line number, the bad line quoted ---------------
+
+
+def _broken_lock(tmp_path, old: str, new: str):
+    """The real tf lock with one edit, as requirements/tf.txt in a folder of its own."""
+    text = ENVS["tf"].lock.read_text()
+    assert old in text
+    path = tmp_path / "requirements" / "tf.txt"
+    path.parent.mkdir()
+    edited = text.replace(old, new, 1)
+    path.write_text(edited)
+    last = new.strip().splitlines()[-1]  # the edited line: its number is what the error must name
+    return path, next(n for n, line in enumerate(edited.splitlines(), 1) if line.startswith(last))
+
+
+def test_a_stray_line_in_a_continuation_is_quoted_with_its_line_number(tmp_path):
+    """A line that is not a --hash inside `name==version \\` continuation lines: that line, not the pin."""
+    lines = ENVS["tf"].lock.read_text().splitlines()
+    hash_line = next(ln for ln in lines if ln.strip().startswith("--hash"))
+    path, number = _broken_lock(tmp_path, hash_line + "\n", hash_line + "\nstray words \\\n")
+    with pytest.raises(envspec.SpecError) as exc:
+        envspec.read_lock(path)
+    assert str(exc.value) == (
+        f"requirements/tf.txt: expected a pin like name==version, got 'stray words' (line {number}): "
+        "fix it or run `nox -s lock`"
+    )
+
+
+def test_a_malformed_pin_is_quoted_with_its_line_number(tmp_path):
+    path, number = _broken_lock(tmp_path, "\nnumpy==", "\nnumpy=")
+    message = (
+        r"^requirements/tf.txt: expected a pin like name==version, got "
+        rf"'numpy=1\.\S+ ; .*' \(line {number}\): fix it or run `nox -s lock`$"
+    )
+    with pytest.raises(envspec.SpecError, match=message):
+        envspec.read_lock(path)

@@ -18,7 +18,8 @@ pytest.importorskip("cxxfilt", reason="cxxfilt (dev layer) is not installed")
 pytest.importorskip("lief", reason="lief (dev layer) is not installed")
 
 
-from tools import envspec, macho, tfmatrix, tfpair, wheelcache, wheels
+from tools.envs import envspec
+from tools.mac import macho, tfmatrix, tfpair, wheelcache, wheels
 
 ROOT = envspec.ROOT
 

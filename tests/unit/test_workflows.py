@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 import sys
@@ -10,7 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tools import envspec
+from tools.envs import envspec
 
 ROOT = Path(__file__).resolve().parents[2]
 WORKFLOWS = ROOT / ".github" / "workflows"
@@ -70,13 +71,17 @@ def test_ci_on_linux_is_the_one_ci_script():
     commands = (ROOT / ".ci" / "run").read_text()
     order = [commands.index(c) for c in ("nox -s lock -- --check", "nox -s tests", "nox -s verify")]
     assert order == sorted(order), "the drift check must run first, before anything is built"
-    assert "--require-hashes" in commands and "requirements/tools.txt" in commands
+    # The host tools from their lock, hashes required, by the tools' own Python (lockinstall refuses a lock
+    # that installs nothing there); the README's test command as a newcomer runs it, with the newest uv.
+    assert '"$tools/bin/python" tools/session/lockinstall.py requirements/tools.txt' in commands
+    assert '"--require-hashes"' in (ROOT / "tools" / "session" / "lockinstall.py").read_text()
+    assert 'PATH="$PWD/$newcomer/bin:$system_path" uvx nox -s tests' in commands
 
 
 def test_ci_on_macos_verifies_every_environment_by_conda_and_by_nox():
     jobs = load("ci.yml")["jobs"]
     conda, nox = jobs["macos-conda"], jobs["macos-nox"]
-    assert conda["runs-on"] == nox["runs-on"] == "macos-14"  # arm64 (Apple Silicon) hosted runner
+    assert conda["runs-on"] == nox["runs-on"] == "macos-15"  # arm64 (Apple Silicon); macos-14 is retired
     rows = conda["strategy"]["matrix"]["include"]
     envs = envspec.environments()
     assert {r["env"] for r in rows} == set(envs)
@@ -87,8 +92,9 @@ def test_ci_on_macos_verifies_every_environment_by_conda_and_by_nox():
     setup = next(s for s in conda["steps"] if s.get("uses", "").startswith("conda-incubator/setup-miniconda"))
     assert setup["with"]["environment-file"] == "environment-${{ matrix.env }}.yml"
     assert setup["with"]["miniforge-version"]  # Miniforge: a native arm64 conda, not an x86_64 one
-    assert "python -m checks.verify --framework ${{ matrix.framework }} --allow-cpu" in runs(conda)
-    assert "nox -s verify -- --allow-cpu" in runs(nox)
+    # The hosted Mac's MPS reports available and cannot allocate (actions/runner-images#9918): say CPU.
+    assert "python -m checks.verify --framework ${{ matrix.framework }} --device cpu" in runs(conda)
+    assert "nox -s verify -- --device cpu" in runs(nox)
 
 
 def test_every_job_that_builds_environments_installs_their_pythons():
@@ -123,7 +129,118 @@ def test_relock_is_scheduled_and_opens_a_pull_request():
     assert "conda-lock.yml" in pr["with"]["add-paths"] and "requirements/*.txt" in pr["with"]["add-paths"]
     # Least privilege: nothing at the workflow level, the writes on the one job that needs them (zizmor).
     assert doc["permissions"] == {}
-    assert job["permissions"] == {"contents": "write", "pull-requests": "write"}
+    assert job["permissions"] == {"contents": "write", "pull-requests": "write", "actions": "write"}
+
+
+def test_relock_dispatches_ci_on_its_branch():
+    """A pull request opened with GITHUB_TOKEN starts no workflow (GitHub's "Triggering a workflow from a
+    workflow"; workflow_dispatch is the exception): the job dispatches ci.yml on the branch it pushed."""
+    job = load("relock.yml")["jobs"]["relock"]
+    names = [s.get("id") or s.get("uses", "").split("@")[0] for s in job["steps"]]
+    dispatch = job["steps"][-1]
+    assert names.index("pr") == len(names) - 2, "dispatch right after the pull request step"
+    assert dispatch["run"] == 'gh workflow run ci.yml --repo "$GITHUB_REPOSITORY" --ref "$BRANCH"'
+    assert dispatch["env"]["BRANCH"] == "${{ steps.pr.outputs.pull-request-branch }}"
+    assert "steps.pr.outputs.pull-request-operation == 'created'" in dispatch["if"]
+    assert "workflow_dispatch" in load("ci.yml")["on"]  # ci.yml accepts the dispatch
+    readme = (ROOT / "README.md").read_text()
+    assert "Allow GitHub Actions to create and approve pull requests" in readme
+
+
+# GitHub's hosted-runner labels now in service and those retired, with their sources and the date read.
+LABELS = json.loads((ROOT / "tests" / "data" / "github-runner-labels.json").read_text())
+
+
+@pytest.mark.parametrize("name", ["ci.yml", "relock.yml"])
+def test_every_job_runs_on_a_label_github_still_serves(name):
+    """A job on a retired label fails before its first step (macos-14 since 2026-11-02)."""
+    for job_id, job in load(name)["jobs"].items():
+        label = job["runs-on"]
+        assert label not in LABELS["retired"], (name, job_id, LABELS["retired"].get(label))
+        assert label in LABELS["current"], (name, job_id, label)
+        if label.startswith("macos"):
+            assert LABELS["current"][label]["arch"] == "arm64", (job_id, "Apple Silicon, not an Intel Mac")
+
+
+def test_the_label_check_catches_the_retired_macos_14():
+    assert "macos-14" in LABELS["retired"] and "macos-14" not in LABELS["current"]
+
+
+def _tools_uv() -> str:
+    [uv] = [e for e in envspec.read_lock(ROOT / "requirements" / "tools.txt") if e.name == "uv"]
+    return uv.version
+
+
+def test_setup_uv_installs_the_uv_the_tools_lock_pins():
+    """Unpinned, setup-uv installs the newest uv; one uv makes and installs every lock (pyproject.toml)."""
+    steps = [
+        step
+        for name in ("ci.yml", "relock.yml")
+        for job in load(name)["jobs"].values()
+        for step in job["steps"]
+        if step.get("uses", "").startswith("astral-sh/setup-uv@")
+    ]
+    assert len(steps) == 5  # linux, start-with-uv, macos-conda, macos-nox; relock
+    for step in steps:
+        assert step["with"]["version"] == _tools_uv() == "0.13.8"
+
+
+def test_the_linux_jobs_that_build_every_environment_free_disk_first():
+    """.ci/run outgrows the 14 GB of SSD a hosted runner is guaranteed (docs/ci.md): the preinstalled SDKs
+    go before anything is built."""
+    for name, job_id, first_build in (
+        ("ci.yml", "linux", "bash .ci/run"),
+        ("relock.yml", "relock", "nox -s"),
+    ):
+        steps = load(name)["jobs"][job_id]["steps"]
+        free = next(i for i, s in enumerate(steps) if s.get("name", "").startswith("Free disk space"))
+        build = next(i for i, s in enumerate(steps) if first_build in s.get("run", ""))
+        assert free < build, (name, job_id)
+        assert "sudo rm -rf /usr/local/lib/android /usr/share/dotnet" in steps[free]["run"]
+
+
+def test_the_conda_job_builds_the_tools_venv_with_the_tools_python():
+    """`python` there is the conda environment's (3.12 for three of them); requirements/tools.txt pins for
+    the tools' X.Y only (tests/e2e/test_conda_route.py runs the step as the job does)."""
+    steps = load("ci.yml")["jobs"]["macos-conda"]["steps"]
+    step = next(s for s in steps if s.get("name", "").startswith("The conda env is exactly the lock"))["run"]
+    assert "python -m venv" not in step
+    assert "[tool.gpuenv.standalone.tools]" in step
+    assert '"$(uv python find --no-project "$tools_python")" -m venv' in step
+    install = next(i for i, s in enumerate(steps) if s.get("run") == "uv python install 3.9")
+    exact = next(i for i, s in enumerate(steps) if s.get("name", "").startswith("The conda env is exactly"))
+    assert install < exact and envspec.standalone()["tools"].python == "3.9"
+
+
+# Each pinned action's own action.yml at that commit, recorded from its repository
+# (`git show SHA:action.yml`): what it runs on and which inputs it declares.
+ACTIONS = ROOT / "tests" / "data" / "actions"
+
+
+def _pins() -> set[tuple[str, str]]:
+    found = set()
+    for name in ("ci.yml", "relock.yml"):
+        for match in re.finditer(r"uses: ([\w.-]+/[\w.-]+)@([0-9a-f]{40})", (WORKFLOWS / name).read_text()):
+            found.add((match[1], match[2]))
+    return found
+
+
+def test_every_action_runs_on_node_24_and_takes_the_inputs_we_give_it():
+    """GitHub removed Node 20 from its runners (September 2026): each action at its pinned commit declares
+    `runs.using: node24`, and every `with:` key a step passes is an input it declares. A new pin (a
+    Dependabot bump) needs its action.yml recorded here first."""
+    pins = _pins()
+    assert len(pins) == 5
+    for action, sha in pins:
+        path = ACTIONS / f"{action.replace('/', '+')}@{sha}.yml"
+        assert path.exists(), f"record it: git show {sha}:action.yml (in {action}) > {path.relative_to(ROOT)}"
+        manifest = yaml.safe_load(path.read_text())
+        assert manifest["runs"]["using"] == "node24", (action, manifest["runs"]["using"])
+        for name in ("ci.yml", "relock.yml"):
+            for job in load(name)["jobs"].values():
+                for step in job["steps"]:
+                    if step.get("uses") == f"{action}@{sha}":
+                        assert set(step.get("with", {})) <= set(manifest["inputs"]), (action, step["with"])
 
 
 PINNED = re.compile(r"^\s*(?:- )?uses: ([\w.-]+/[\w./-]+)@([0-9a-f]{40}) # (v\d+\.\d+\.\d+)$")

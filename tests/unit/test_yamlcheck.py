@@ -1,4 +1,5 @@
-"""The YAML hook (tools/yamlcheck.py): conda's parser on every YAML file, our checks on environment files."""
+"""The YAML hook (tools/envs/yamlcheck.py): conda's parser on every YAML file, our checks on environment
+files."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from pathlib import Path
 
 from conftest import ROOT
 
-from tools import yamlcheck
+from tools.envs import yamlcheck
 
 
 def tracked_yaml() -> list[Path]:
@@ -62,7 +63,7 @@ def test_the_hook_exits_1_and_prints_one_line_per_bad_file(tmp_path):
     good.write_text("a: 1\n")
     bad.write_text("a: [1\n")
     done = subprocess.run(
-        [sys.executable, "-m", "tools.yamlcheck", str(good), str(bad)],
+        [sys.executable, "-m", "tools.envs.yamlcheck", str(good), str(bad)],
         cwd=ROOT, capture_output=True, text=True, timeout=60,
     )  # fmt: skip
     assert done.returncode == 1 and "Traceback" not in done.stderr

@@ -1,7 +1,9 @@
 """Every rule, in the order the report shows them: the machine, then the Python, then each framework.
 
 Areas: machine.py (the Mac, the shell's GPU switches, the NVIDIA driver), environment.py (the Pythons
-that build the environments, and the build), and one module per registered framework that has rules of
+that build the environments, and the build), probe.py (the device probe, over every framework) and
+numerics.py (a failed case of verify's numerics suite, any framework's), both after the framework rules,
+and one module per registered framework that has rules of
 its own, named as the registry names it (torch.py, tensorflow.py): a framework added to the registry
 brings its rules by adding checks/doctor/rules/NAME.py, with RULES in its order. Rules that explain an
 error text the user gave (`error=True`, e.g. torch's MPS errors) sit among their framework's; the last
@@ -13,10 +15,11 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import re
+from typing import Any
 
 from checks import frameworks
 from checks.doctor.rule import Finding, Rule, error_text, rule
-from checks.doctor.rules import environment, machine
+from checks.doctor.rules import environment, machine, numerics, probe
 
 
 def _framework_rules() -> tuple[Rule, ...]:
@@ -28,8 +31,16 @@ def _framework_rules() -> tuple[Rule, ...]:
     return tuple(found)
 
 
-# The machine's Apple checks, then the Python and the build, then NVIDIA, then each framework's.
-_AREAS: tuple[Rule, ...] = (*machine.APPLE, *environment.RULES, *machine.NVIDIA, *_framework_rules())
+# The machine's Apple checks, then the Python and the build, then NVIDIA, then each framework's, then the
+# device probe over them all, then a failed case of verify's numerics suite (any framework's).
+_AREAS: tuple[Rule, ...] = (
+    *machine.APPLE,
+    *environment.RULES,
+    *machine.NVIDIA,
+    *_framework_rules(),
+    *probe.RULES,
+    *numerics.RULES,
+)
 # An exception's line in a traceback or a log: "TypeError: ...", "torch.OutOfMemoryError: ...".
 _EXCEPTION_LINE = re.compile(r"^\s*(?:[\w.]+\.)?\w*(?:Error|Exception|Warning)\b.*$", re.M)
 
@@ -47,7 +58,7 @@ def _last_error_line(text: str) -> str:
     cause="doctor knows the texts of the rules above; the other findings may still explain it",
     fix="search its exact line in the issues of the library that raised it",
 )
-def unexplained_error(f: dict) -> Finding | None:
+def unexplained_error(f: dict[str, Any]) -> Finding | None:
     text = error_text(f)
     if not text.strip() or any(r(f) is not None for r in _AREAS if r.error):
         return None
@@ -55,8 +66,9 @@ def unexplained_error(f: dict) -> Finding | None:
         "error-text",
         "warn",
         f"no rule explains the error given: `{_last_error_line(text)}`",
-        "doctor explains torch's MPS errors (a missing op, out of memory, float64) and CUDA out of memory "
-        "from their text; for anything else only the findings about this machine above can help",
+        "doctor explains torch's MPS errors (a missing op, out of memory, float64), CUDA out of memory and "
+        "verify's failed numerics cases from their text; for anything else only the findings about this "
+        "machine above can help",
         "search that line, as printed, in the issues of the library that raised it (the last `File` line "
         "of the traceback names it)",
     )
@@ -65,7 +77,7 @@ def unexplained_error(f: dict) -> Finding | None:
 RULES: tuple[Rule, ...] = (*_AREAS, unexplained_error)
 
 
-def diagnose(facts: dict) -> list[Finding]:
+def diagnose(facts: dict[str, Any]) -> list[Finding]:
     """Every rule that applies to these facts, in order."""
     return [found for rule in RULES if (found := rule(facts)) is not None]
 

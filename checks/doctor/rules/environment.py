@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
-from checks.doctor.rule import Finding, rule, version
+import re
+from typing import Any
+
+from checks.doctor.rule import Finding, error_text, raised_at, rule, version
+
+# Python's own words for an import of a package the environment lacks (ModuleNotFoundError, Python 3.6+).
+MODULE_NOT_FOUND = re.compile(r"ModuleNotFoundError: No module named '(?P<module>[\w.]+)'")
+# The venv nox builds an environment in: .nox/env-NAME, or .nox/env-NAME+LAYER... (tools/session/venvs.py).
+NOX_VENV = re.compile(r"[/\\]\.nox[/\\]env-(?P<env>[\w.-]+?)(?:\+[\w+.-]+)?[/\\]")
 
 
 def _envs(names: list[str]) -> str:
@@ -26,7 +34,7 @@ def _install(v: str) -> str:
     "uv's)",
     fix="`pyenv install X.Y` / `uv python install X.Y` for each version the finding names",
 )
-def env_python(f: dict) -> Finding | None:
+def env_python(f: dict[str, Any]) -> Finding | None:
     # Only nox looks for the Pythons that build the environments: {"3.9": {"path", "environments"}, ...}.
     searched = f.get("env_python")
     if searched is None:
@@ -66,7 +74,7 @@ def env_python(f: dict) -> Finding | None:
     cause="hash mismatch, stale venv, or no wheel for this platform",
     fix="the line shown; `nox -s verify` for the full output",
 )
-def build(f: dict) -> Finding | None:
+def build(f: dict[str, Any]) -> Finding | None:
     if not f.get("build_error"):
         return None
     hint = (
@@ -82,4 +90,46 @@ def build(f: dict) -> Finding | None:
     )
 
 
-RULES = (env_python, build)
+def _environment_of(f: dict[str, Any], text: str) -> str | None:
+    """The environment the failing program ran in: a path in its traceback, else doctor's own Python's."""
+    for place in (text, f["platform"].get("python_executable") or ""):
+        found = NOX_VENV.search(place)
+        if found:
+            return found["env"]
+    return None
+
+
+@rule(
+    "module-not-found",
+    symptom="`ModuleNotFoundError: No module named '…'` from your own program",
+    cause="the package is not in the environment's lock: environments install exactly their lock, nothing "
+    "installed by hand survives a rebuild",
+    fix="add it with its reason to `requirements/<env>.in` and run `nox -s lock` (README, fork step 2)",
+    error=True,
+)
+def module_not_found(f: dict[str, Any]) -> Finding | None:
+    text = error_text(f)
+    found = MODULE_NOT_FOUND.search(text)
+    if found is None:
+        return None
+    module = found["module"]
+    top = module.split(".")[0]
+    env = _environment_of(f, text)
+    name = env or "<env>"
+    run = f"`nox -s \"run(env='{name}')\" -- python -m …`"
+    return Finding(
+        "module-not-found",
+        "fail",
+        f"`{top}` is not installed in {f'the {env} environment' if env else 'this environment'}: "
+        f"ModuleNotFoundError" + raised_at(text, found.start()),
+        "each environment is exactly its lock (requirements/NAME.txt): a package your code imports must be "
+        "in the environment's .in, or it is missing here and in every rebuild; `pip install` by hand "
+        "would be undone by the next build. If `" + top + "` is your own code, run from the repository "
+        "root (the run session puts it on PYTHONPATH)",
+        f'`echo "{top}  # why your code needs it" >> requirements/{name}.in`, then `nox -s lock` (every lock '
+        f"is re-resolved, hashed), then {run} (README, fork step 2; the PyPI name can differ from the "
+        "import name, e.g. `cv2` is opencv-python, `PIL` is pillow, `sklearn` is scikit-learn)",
+    )
+
+
+RULES = (env_python, build, module_not_found)

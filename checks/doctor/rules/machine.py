@@ -6,6 +6,8 @@ shell's MPS switch), then NVIDIA (the driver and CUDA_VISIBLE_DEVICES).
 
 from __future__ import annotations
 
+from typing import Any
+
 from checks import frameworks
 from checks.doctor.rule import (
     Finding,
@@ -25,7 +27,7 @@ from checks.doctor.rule import (
     cause="an Intel Mac",
     fix="an Apple Silicon Mac or an NVIDIA Linux box",
 )
-def apple_silicon(f: dict) -> Finding | None:
+def apple_silicon(f: dict[str, Any]) -> Finding | None:
     if not on_mac(f):
         return None
     if on_apple_silicon(f):
@@ -47,7 +49,7 @@ def apple_silicon(f: dict) -> Finding | None:
     cause="Python is x86_64 under Rosetta (`platform.machine()` x86_64, `sysctl.proc_translated` 1)",
     fix="an arm64 Python (Miniforge arm64, python.org universal2), rebuild",
 )
-def rosetta(f: dict) -> Finding | None:
+def rosetta(f: dict[str, Any]) -> Finding | None:
     if not on_apple_silicon(f):
         return None
     p = f["platform"]
@@ -73,7 +75,7 @@ def rosetta(f: dict) -> Finding | None:
     cause="an osx-64 conda on Apple Silicon",
     fix="Miniforge3-MacOSX-arm64, recreate the env",
 )
-def conda_platform(f: dict) -> Finding | None:
+def conda_platform(f: dict[str, Any]) -> Finding | None:
     subdir = f["platform"].get("conda_subdir")
     if not subdir:
         return None
@@ -103,7 +105,7 @@ def _floors() -> str:
     cause=f"macOS below what MPS needs ({_floors()}), or an old Python that sees 10.16",
     fix="update macOS; `sw_vers -productVersion`",
 )
-def macos_version(f: dict) -> Finding | None:
+def macos_version(f: dict[str, Any]) -> Finding | None:
     if not on_apple_silicon(f):
         return None
     reported = macos_reported(f)
@@ -140,7 +142,7 @@ def macos_version(f: dict) -> Finding | None:
     cause="`PYTORCH_ENABLE_MPS_FALLBACK=1` runs missing ops on the CPU",
     fix="unset it to see which op is missing",
 )
-def mps_fallback(f: dict) -> Finding | None:
+def mps_fallback(f: dict[str, Any]) -> Finding | None:
     value = f["env_vars"].get("PYTORCH_ENABLE_MPS_FALLBACK")
     if not on_apple_silicon(f) and value is None:
         return None
@@ -161,13 +163,51 @@ def mps_fallback(f: dict) -> Finding | None:
     )
 
 
+# CUDA minor-version compatibility: a CUDA 12.x build runs on any driver >= 525 (NVIDIA's "Minor Version
+# Compatibility" table: 12.x >= 525, 11.x >= 450, 13.x >= 580).
+MIN_DRIVER_FOR_CUDA_MAJOR = {11: 450, 12: 525, 13: 580}
+
+
+def driver_advice(f: dict[str, Any]) -> tuple[str, str, str]:
+    """(status, meaning, fix) of "no NVIDIA driver", for what this process runs: the environment's own torch
+    and its CUDA, a framework that is a CPU build on Linux (no driver needed), or the machine alone."""
+    t = f.get("torch")
+    if t and not t.get("import_error") and t.get("cuda"):
+        cuda = t["cuda"]
+        floor = MIN_DRIVER_FOR_CUDA_MAJOR.get(version(cuda)[0] if version(cuda) else -1)
+        needs = f">= {floor} for this torch {t['version']}'s CUDA {cuda}" if floor else f"for CUDA {cuda}"
+        return (
+            "warn",
+            "no CUDA GPU can be used on this machine: everything runs on the CPU (verify passes and says "
+            "'ran on CPU'); expected on a machine without an NVIDIA GPU",
+            f"on a machine with an NVIDIA GPU, install NVIDIA's driver ({needs}) and reboot",
+        )
+    names = [n for n in f.get("frameworks", []) if n != "torch" or t]
+    if names:
+        what = ", ".join(names)
+        built = "a CPU-only torch build" if t else f"{what} as locked for Linux"
+        return (
+            "ok",
+            f"{built} runs on the CPU here and uses no NVIDIA GPU, so this environment needs no driver",
+            "",
+        )
+    floors = ", ".join(f">= {d} for CUDA {m}.x" for m, d in MIN_DRIVER_FOR_CUDA_MAJOR.items() if m >= 12)
+    return (
+        "warn",
+        "no CUDA GPU can be used on this machine: everything runs on the CPU (verify passes and says "
+        "'ran on CPU'); expected on a machine without an NVIDIA GPU",
+        f"on a machine with an NVIDIA GPU, install NVIDIA's driver ({floors}: "
+        "`nox -s \"doctor(env='NAME')\"` names what an environment's torch needs) and reboot",
+    )
+
+
 @rule(
     "nvidia-driver",
     symptom="`cuda.is_available()` False on Linux",
     cause="no driver (`nvidia-smi` missing), or it cannot talk to the kernel module",
-    fix="install the driver (>= 525 for CUDA 12.x), reboot",
+    fix="install the driver the environment's torch needs (>= 525 for CUDA 12.x, >= 580 for 13.x), reboot",
 )
-def nvidia_driver(f: dict) -> Finding | None:
+def nvidia_driver(f: dict[str, Any]) -> Finding | None:
     n = f.get("nvidia")
     if n is None:
         return None
@@ -191,14 +231,13 @@ def nvidia_driver(f: dict) -> Finding | None:
                 "the driver may work, but its tools are missing, so the GPUs cannot be listed here",
                 "install the driver's utilities (e.g. `nvidia-utils-<version>`) or add them to PATH",
             )
+        status, meaning, fix = driver_advice(f)
         return Finding(
             "nvidia-driver",
-            "warn",
+            status,
             "no NVIDIA driver: nvidia-smi is not on PATH and /proc/driver/nvidia does not exist",
-            "no CUDA GPU can be used on this machine: everything runs on the CPU (verify passes and says "
-            "'ran on CPU'); expected on a machine without an NVIDIA GPU",
-            "on a machine with an NVIDIA GPU, install NVIDIA's driver (>= 525 for the CUDA 12.8 torch wheel) "
-            "and reboot",
+            meaning,
+            fix,
         )
     if not n["gpus"]:
         return Finding(
@@ -223,7 +262,7 @@ def nvidia_driver(f: dict) -> Finding | None:
     cause="`CUDA_VISIBLE_DEVICES` is empty or -1",
     fix="unset it or list the GPUs",
 )
-def cuda_visible_devices(f: dict) -> Finding | None:
+def cuda_visible_devices(f: dict[str, Any]) -> Finding | None:
     value = f["env_vars"].get("CUDA_VISIBLE_DEVICES")
     if value is None:
         return None

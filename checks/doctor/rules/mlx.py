@@ -1,11 +1,13 @@
 """MLX inside the environment: the floors it needs (macOS 14, a native arm64 Python, Python 3.10), whether
 it imports, whether Metal is there, and float64 on the GPU.
 
-The floors are the mlx framework module's declared constants (checks/frameworks/mlx.py), read without
+The floors are the mlx framework module's declared constants (checks/frameworks/mlx/__init__.py), read without
 importing mlx: these rules apply wherever doctor was asked about mlx, including where it failed to import.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 from checks import frameworks
 from checks.doctor.rule import (
@@ -25,7 +27,7 @@ def _floors() -> tuple[str, str]:
     return declared["PYTHON_FLOOR"], declared["MACOS_FLOOR"]
 
 
-def _asked(f: dict) -> dict | None:
+def _asked(f: dict[str, Any]) -> dict[str, Any] | None:
     return f.get("mlx")
 
 
@@ -35,7 +37,7 @@ def _asked(f: dict) -> dict | None:
     cause="Python below 3.10: mlx 0.32.4's wheels declare Requires-Python >=3.10 (their METADATA)",
     fix="Python 3.12 (the environment's), e.g. `conda env create -f environment-mlx.yml`",
 )
-def mlx_python(f: dict) -> Finding | None:
+def mlx_python(f: dict[str, Any]) -> Finding | None:
     if _asked(f) is None:
         return None
     floor, _ = _floors()
@@ -59,7 +61,7 @@ def mlx_python(f: dict) -> Finding | None:
     "macOS 13)",
     fix="update macOS to 14 or later (or pin mlx==0.29.3 in a fork that must run on macOS 13)",
 )
-def mlx_macos(f: dict) -> Finding | None:
+def mlx_macos(f: dict[str, Any]) -> Finding | None:
     if _asked(f) is None or not on_mac(f):
         return None
     _, floor = _floors()
@@ -82,7 +84,7 @@ def mlx_macos(f: dict) -> Finding | None:
     cause="an x86_64 Python under Rosetta on an Apple Silicon Mac: mlx has macOS wheels for arm64 only",
     fix="a native arm64 Python (Miniforge arm64, python.org universal2), rebuild",
 )
-def mlx_rosetta(f: dict) -> Finding | None:
+def mlx_rosetta(f: dict[str, Any]) -> Finding | None:
     if _asked(f) is None or not on_apple_silicon(f):
         return None
     if not under_rosetta(f):
@@ -104,7 +106,7 @@ def mlx_rosetta(f: dict) -> Finding | None:
     "too old for the binary",
     fix="rebuild from the lock (`nox -s verify`)",
 )
-def mlx_import(f: dict) -> Finding | None:
+def mlx_import(f: dict[str, Any]) -> Finding | None:
     m = _asked(f)
     if m is None:
         return None
@@ -127,7 +129,7 @@ def mlx_import(f: dict) -> Finding | None:
     cause="mlx-metal missing from the environment, or a virtual machine / hosted CI runner without Metal",
     fix="install the lock (mlx pulls mlx-metal on macOS); run on the Mac itself",
 )
-def mlx_metal(f: dict) -> Finding | None:
+def mlx_metal(f: dict[str, Any]) -> Finding | None:
     m = _asked(f)
     if m is None or m["import_error"] or not on_mac(f):
         return None
@@ -153,7 +155,7 @@ def mlx_metal(f: dict) -> Finding | None:
     cause="MLX has no float64 on Metal or CUDA (mlx#799); NumPy's float64 arrays become float64 mlx arrays",
     fix="convert to float32 (`mx.array(a, dtype=mx.float32)`), or run that operation with stream=mx.cpu",
 )
-def mlx_float64(f: dict) -> Finding | None:
+def mlx_float64(f: dict[str, Any]) -> Finding | None:
     m = _asked(f)
     if m is None or m["import_error"] or not (m["metal_available"] or m["cuda_available"]):
         return None
@@ -171,4 +173,59 @@ def mlx_float64(f: dict) -> Finding | None:
     )
 
 
-RULES = (mlx_python, mlx_macos, mlx_rosetta, mlx_import, mlx_metal, mlx_float64)
+@rule(
+    "mlx-metallib",
+    symptom='"Failed to load the default metallib. This library is using language version 4.0 which is not '
+    'supported on this OS", or on macOS 26.0/26.1 an mlx-metal whose library is for 26.2',
+    cause="mlx.metallib linked for a newer macOS than this one: a wheel forced onto an older macOS, or "
+    "mlx-metal's macosx_26_0 wheel, built for 26.2, which pip installs on 26.0 and 26.1 "
+    "(ml-explore/mlx#4525)",
+    fix="update macOS to the version the library names (Software Update), or rebuild from the lock so pip "
+    "picks the wheel for this macOS",
+)
+def mlx_metallib(f: dict[str, Any]) -> Finding | None:
+    libraries = f.get("metallibs")
+    if not libraries or not on_mac(f):
+        return None
+    reported = macos_reported(f)
+    for where, header in sorted(libraries.items()):
+        if "error" in header:
+            return Finding(
+                "mlx-metallib",
+                "fail",
+                f"{where} is not a readable Metal library: {header['error']}",
+                "Metal refuses it: mlx has no GPU kernels",
+                "reinstall from the lock (`nox -s verify`)",
+            )
+        needs = header["os_version"] if header["target_os"] == "macOS" else None
+        if needs is None or version(reported)[:2] >= version(needs)[:2]:
+            continue
+        language = "/".join(header.get("language_versions") or []) or "unknown"
+        same_major = version(reported)[0] == version(needs)[0]
+        return Finding(
+            "mlx-metallib",
+            "warn" if same_major else "fail",
+            f"{where} is a Metal library for macOS {needs} (its header); this Mac runs {reported}",
+            (
+                f"its Metal language ({language}) is this macOS's, so Metal loads it, but it was built for "
+                f"{needs}: pip installs mlx-metal's macosx_{version(needs)[0]}_0 wheel on every "
+                f"{version(needs)[0]}.x (ml-explore/mlx#4525: on an M5-class GPU MLX then picks kernels "
+                f"that need {needs}; not verified on such a Mac)"
+            )
+            if same_major
+            else f'Metal refuses a library whose language ({language}) this macOS lacks: "Failed to load '
+            'the default metallib", and mlx has no GPU',
+            f"update macOS to {needs} or later (System Settings > General > Software Update)"
+            + (
+                ""
+                if same_major
+                else ", or rebuild from the lock (`nox -s verify`): pip picks the wheel for this macOS"
+            ),
+        )
+    shown = ", ".join(
+        f"{w} for macOS {h['os_version']}" for w, h in sorted(libraries.items()) if "error" not in h
+    )
+    return Finding("mlx-metallib", "ok", f"{shown}; this Mac runs {reported}")
+
+
+RULES = (mlx_python, mlx_macos, mlx_rosetta, mlx_import, mlx_metal, mlx_metallib, mlx_float64)

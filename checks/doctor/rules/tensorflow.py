@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
+from typing import Any
 
 from checks.doctor.rule import Finding, first_line, on_apple_silicon, on_mac, rule, version
 
@@ -44,9 +45,10 @@ KERAS3_SAVEDMODEL = (
 )
 
 
-def installed_tf(f: dict) -> str | None:
+def installed_tf(f: dict[str, Any]) -> str | None:
     d = f["distributions"]
-    return d.get("tensorflow-macos") or d.get("tensorflow") or d.get("tensorflow-cpu")
+    found = d.get("tensorflow-macos") or d.get("tensorflow") or d.get("tensorflow-cpu")
+    return str(found) if found else None
 
 
 @rule(
@@ -56,7 +58,7 @@ def installed_tf(f: dict) -> str | None:
     "NumPy 2, or other text, shown verbatim",
     fix="`tensorflow-metal==0.5.0` for TF 2.9 (`nox -s pair` shows the missing symbols); `numpy<2`",
 )
-def tf_import(f: dict) -> Finding | None:
+def tf_import(f: dict[str, Any]) -> Finding | None:
     t = f.get("tensorflow")
     if t is None:
         return None
@@ -104,7 +106,7 @@ def tf_import(f: dict) -> Finding | None:
     )
 
 
-def numpy_conflict(f: dict) -> bool:
+def numpy_conflict(f: dict[str, Any]) -> bool:
     tf_version, numpy = installed_tf(f), f["distributions"].get("numpy")
     return bool(tf_version and numpy) and (
         version(numpy)[:1] >= (2,) and version(tf_version)[:2] < TF_FIRST_NUMPY2
@@ -117,7 +119,7 @@ def numpy_conflict(f: dict) -> bool:
     cause="NumPy 2 with TF below 2.18",
     fix='`pip install "numpy<2"`',
 )
-def numpy_tf(f: dict) -> Finding | None:
+def numpy_tf(f: dict[str, Any]) -> Finding | None:
     tf_version, numpy = installed_tf(f), f["distributions"].get("numpy")
     if not tf_version or not numpy:
         return None
@@ -140,7 +142,7 @@ def numpy_tf(f: dict) -> Finding | None:
     "differ: docs/tensorflow-metal-matrix.md)",
     fix="the paired version (the lock has it)",
 )
-def tf_metal_pair(f: dict) -> Finding | None:
+def tf_metal_pair(f: dict[str, Any]) -> Finding | None:
     tf_version = installed_tf(f)
     if not on_apple_silicon(f) or not tf_version:
         return None
@@ -204,7 +206,7 @@ def _newest_pair_fix() -> str:
     cause="tensorflow-metal 1.2.0, the last release, has wheels for CPython 3.9-3.12 only",
     fix="Python 3.12 (the `tf-current` environment)",
 )
-def tf_metal_python(f: dict) -> Finding | None:
+def tf_metal_python(f: dict[str, Any]) -> Finding | None:
     build = f.get("build_error") or ""
     python = version(f["platform"]["python"])
     has_tf = installed_tf(f) is not None
@@ -232,7 +234,7 @@ def tf_metal_python(f: dict) -> Finding | None:
     fix="port to Keras 3, or `pip install tf-keras` (its version matching TF's minor) and "
     "`TF_USE_LEGACY_KERAS=1` before importing TensorFlow",
 )
-def keras_3(f: dict) -> Finding | None:
+def keras_3(f: dict[str, Any]) -> Finding | None:
     tf_version, d = installed_tf(f), f["distributions"]
     if not tf_version or version(tf_version)[:2] < TF_FIRST_KERAS3:
         return None
@@ -253,11 +255,13 @@ def keras_3(f: dict) -> Finding | None:
         return Finding(
             "keras-3", "ok", f"tf.keras is tf-keras {d.get('tf-keras')} (Keras 2, TF_USE_LEGACY_KERAS=1)"
         )
+    # ok says what is there, no breakage: Keras 2 code meeting Keras 3 is this rule's symptom
+    # (docs/doctor.md), explained when its error text is given, not assumed of every tf-current user.
     return Finding(
         "keras-3",
         "ok",
-        f"tf.keras is Keras {keras or '?'} under TensorFlow {tf_version}: Keras 2 code may fail (e.g. "
-        f"`{KERAS3_SAVEDMODEL}`); tf-keras with TF_USE_LEGACY_KERAS=1 restores Keras 2",
+        f"tf.keras is Keras {keras or '?'} under TensorFlow {tf_version} "
+        "(Keras 3; TF_USE_LEGACY_KERAS unset)",
     )
 
 
@@ -267,7 +271,7 @@ def keras_3(f: dict) -> Finding | None:
     cause="no Metal device registered (Mac); tensorflow-cpu by design (Linux)",
     fix="see the rules above; the torch env for NVIDIA GPUs",
 )
-def tf_gpu(f: dict) -> Finding | None:
+def tf_gpu(f: dict[str, Any]) -> Finding | None:
     t = f.get("tensorflow")
     if t is None or t["import_error"]:
         return None

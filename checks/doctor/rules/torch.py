@@ -5,6 +5,7 @@ memory), from the text the user gives (`--error`, `--error-file`)."""
 from __future__ import annotations
 
 import re
+from typing import Any
 
 from checks.doctor.rule import (
     SIZE,
@@ -21,10 +22,8 @@ from checks.doctor.rule import (
     under_rosetta,
     version,
 )
+from checks.doctor.rules.machine import MIN_DRIVER_FOR_CUDA_MAJOR
 
-# CUDA minor-version compatibility: a CUDA 12.x build runs on any driver >= 525 (NVIDIA's "Minor Version
-# Compatibility" table: 12.x >= 525, 11.x >= 450, 13.x >= 580).
-MIN_DRIVER_FOR_CUDA_MAJOR = {11: 450, 12: 525, 13: 580}
 # torch's macOS arm64 wheels are tagged macosx_14_0 from 2.12 on (PyPI's files; `nox -s wheels` checks the
 # torch-current lock's against its 14.0 floor): pip on macOS 13 finds none. Before 2.12: macosx_11_0.
 FIRST_TORCH_NEEDING_MACOS_14 = "2.12"
@@ -37,7 +36,7 @@ NO_WHEEL = "No matching distribution found for torch"
     cause='e.g. arm64 wheels loaded by an x86_64 Python ("incompatible architecture")',
     fix="rebuild with a native Python",
 )
-def torch_import(f: dict) -> Finding | None:
+def torch_import(f: dict[str, Any]) -> Finding | None:
     t = f.get("torch")
     if t is None:
         return None
@@ -62,7 +61,7 @@ def torch_import(f: dict) -> Finding | None:
     "MPS needs macOS 14",
     fix="update macOS to 14+, or use the `torch` environment (torch 2.8.0, macOS 12.3+)",
 )
-def torch_macos_wheel(f: dict) -> Finding | None:
+def torch_macos_wheel(f: dict[str, Any]) -> Finding | None:
     if not on_apple_silicon(f):
         return None
     macos = version(macos_reported(f))
@@ -96,7 +95,7 @@ def torch_macos_wheel(f: dict) -> Finding | None:
     cause="torch built without MPS, or built with it but unavailable (the cause is named)",
     fix="the locked macOS arm64 wheel, native Python",
 )
-def torch_mps(f: dict) -> Finding | None:
+def torch_mps(f: dict[str, Any]) -> Finding | None:
     t = f.get("torch")
     if t is None or t["import_error"] or not on_mac(f):
         return None
@@ -139,7 +138,7 @@ def torch_mps(f: dict) -> Finding | None:
     "toolkit (warn)",
     fix="the locked CUDA wheel; driver >= 525, better one whose CUDA >= 12.8",
 )
-def torch_cuda(f: dict) -> Finding | None:
+def torch_cuda(f: dict[str, Any]) -> Finding | None:
     t, n = f.get("torch"), f.get("nvidia")
     if t is None or t["import_error"] or n is None:
         return None
@@ -286,7 +285,7 @@ CUDA_OOM_GPU = re.compile(  # the two formats: today's (some releases printed "c
 CUDA_OOM_RESERVED = re.compile(rf"(?P<reserved>{SIZE}) is reserved by PyTorch but unallocated")
 
 
-def _ops(pattern: re.Pattern, text: str) -> tuple[list[str], re.Match | None]:
+def _ops(pattern: re.Pattern[str], text: str) -> tuple[list[str], re.Match[str] | None]:
     """The distinct operators a pattern names in the text, in order, and its first match."""
     found = list(pattern.finditer(text))
     return list(dict.fromkeys(m["op"] for m in found)), (found[0] if found else None)
@@ -325,7 +324,7 @@ FALLBACK_COST = (
     "of that op",
     error=True,
 )
-def mps_unsupported_op(f: dict) -> Finding | None:
+def mps_unsupported_op(f: dict[str, Any]) -> Finding | None:
     text = error_text(f)
     missing, first = _ops(MPS_OP_MISSING, text)
     on_cpu, warned = _ops(MPS_OP_ON_CPU, text)
@@ -378,7 +377,7 @@ def mps_unsupported_op(f: dict) -> Finding | None:
     "but can make macOS swap or freeze",
     error=True,
 )
-def mps_out_of_memory(f: dict) -> Finding | None:
+def mps_out_of_memory(f: dict[str, Any]) -> Finding | None:
     text = error_text(f)
     m = MPS_OOM.search(text)
     if m is None:
@@ -435,7 +434,7 @@ def mps_out_of_memory(f: dict) -> Finding | None:
     "`torch.set_default_dtype(torch.float32)`",
     error=True,
 )
-def mps_float64(f: dict) -> Finding | None:
+def mps_float64(f: dict[str, Any]) -> Finding | None:
     text = error_text(f)
     m = MPS_FLOAT64.search(text)
     if m is None:
@@ -465,7 +464,7 @@ def mps_float64(f: dict) -> Finding | None:
     "`nvidia-smi` for other processes",
     error=True,
 )
-def cuda_out_of_memory(f: dict) -> Finding | None:
+def cuda_out_of_memory(f: dict[str, Any]) -> Finding | None:
     text = error_text(f)
     m = CUDA_OOM.search(text)
     if m is None:
