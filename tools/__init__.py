@@ -8,7 +8,9 @@
 - ``session``: what every nox session needs: the table read once and the venvs built from locks (build, with
   venvs), the Pythons (interpreters), the verify record (results), the host tools' bootstrap (lockinstall).
 - ``mac``: the macOS binary evidence from real wheels: the wheels' download cache (wheelcache), the Mach-O
-  reader (macho), every lock's wheels (wheels), TensorFlow and tensorflow-metal pairs (tfpair, tfmatrix).
+  reader (macho), every lock's wheels (wheels), TensorFlow and tensorflow-metal pairs (tfpair, tfmatrix),
+  the record of each lock's download and installed size (locksize, sized by wheels' own wheel_bytes).
+- ``docs``: README.md and docs/ held to the records: every figure against docs/claims.toml (claims).
 - ``plots``: the bench and model-bench tables and plots (benchplot, modelplot).
 
 tools/ may import checks' pure core (checks.core) and nothing else of checks/: the import contracts in

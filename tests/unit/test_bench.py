@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import json
 import re
 from pathlib import Path
 
@@ -67,11 +68,14 @@ def test_learning_rate_scales_to_keep_the_fit_stable():
 
 
 def test_crossover_on_recorded_numbers():
-    # Project reference facts: H200 faithful 183 / 216 / 1060 us at N = 2e3 / 2e5 / 2e7; a 2-core CPU
-    # 57 us at 2e3 and ~600 at 2e5 (our CPU run: tens of ms at 2e7).
-    cpu = {2000: 57.0, 200000: 600.0, 20000000: 60000.0}
-    gpu = {2000: 183.0, 200000: 216.0, 20000000: 1060.0}
-    assert bench.crossover(cpu, gpu) == {"gpu_wins_from": 200000, "cpu_wins_at": 2000}
+    # The committed H100 run's faithful loop (docs/bench/bench-h100-cuda.json): its CPU is faster up to
+    # N=2e4 (111.7 against 229.7 us), the GPU from 6e4 on (227.8 against 229.9 us) at every larger N.
+    report = json.loads((ROOT / "docs" / "bench" / "bench-h100-cuda.json").read_text())
+    us = {
+        d["kind"]: {r["n"]: r["us_per_step"] for r in d["fit"]["forms"]["faithful"]}
+        for d in report["devices"]
+    }
+    assert bench.crossover(us["cpu"], us["cuda"]) == {"gpu_wins_from": 60000, "cpu_wins_at": 20000}
     # A GPU that wins once in the middle but loses at the top has no crossover
     assert bench.crossover({1: 2.0, 2: 2.0, 3: 1.0}, {1: 3.0, 2: 1.0, 3: 2.0})["gpu_wins_from"] is None
     assert bench.crossover({1: 5.0, 2: 5.0}, {1: 1.0, 2: 1.0}) == {"gpu_wins_from": 1, "cpu_wins_at": None}

@@ -286,7 +286,8 @@ def _fused_step(x, y, p, lr: float):
     x and y come folded into [rows, cols]: every row's five sums (the loss and four gradients) are one
     reduction kernel that reads each x and y once and keeps y_pred and the residual in registers, then the
     [5, rows] partials are summed. Written flat, Inductor (torch 2.11, H100) materialises the residual and
-    re-reads it: 203 us/step at N=2e7, 24% of the memory roofline; folded, 60 us (78%).
+    re-reads it: 199 us/step at N=2e7, 24% of the memory roofline
+    (docs/gpu-runs/fused-flat-and-mamf-h100.json); folded, 57.2 us (83%, docs/bench/bench-h100-cuda.json).
     """
     y_pred = p[0] + p[1] * x + p[2] * x * x + p[3] * x * x * x
     r = y_pred - y

@@ -57,9 +57,9 @@ def index(array: Array, device: str) -> torch.Tensor:
 @contextlib.contextmanager
 def suite() -> Iterator[None]:
     """One CPU thread while the suite runs, then torch's own number again. Its ops are small, and torch's
-    intra-op threads mostly wait on each other at this size: on our 2-core CI machine under load the suite
-    took 7.4 s wall (2.0 s CPU) with 2 threads and 0.76 s with one. The kernels are the same; a reduction
-    split over threads only sums in another (equally correct) order."""
+    intra-op threads mostly wait on each other at this size: on our 2-core CI machine the suite took
+    0.18-1.51 s wall with 2 threads, 0.19-0.21 s with one (docs/records/numerics-threads.log). The kernels
+    are the same; a reduction split over threads only sums in another (equally correct) order."""
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
