@@ -74,7 +74,10 @@ def target_name(args: argparse.Namespace) -> str:
 
 def judge(recorder: Any, table: dict[str, mps_ops.OpFacts]) -> tuple[list[dict[str, Any]], list[str]]:
     """(one row per aten op, the ops of other namespaces the yaml cannot judge)."""
-    total = sum(r.seconds for r in recorder.ops.values()) or 1.0
+    # Shares of the step's op time: the profiler's record_function markers (the optimizer's step, ...) are
+    # not work of their own and would dilute every share (ResNet-50's summed to 0.987 under load).
+    work = [r.seconds for name, r in recorder.ops.items() if not name.startswith(MARKERS)]
+    total = sum(work) or 1.0
     rows, others = [], []
     for name, record in sorted(recorder.ops.items(), key=lambda kv: -kv[1].seconds):
         facts = mps_ops.verdict(table, name) if name.startswith("aten::") else None
