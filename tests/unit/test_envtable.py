@@ -1,5 +1,6 @@
-"""README.md's environment table is what `python -m tools.envs.envtable` derives from the table, .in files and
-locks: regenerate it with `--write` after a lock or a row changes (docs/claims.toml exempts it for this test)."""
+"""README.md's environment table is what `python -m tools.envs.envtable` derives from the table, .in files
+and locks: regenerate it with `--write` after a lock or a row changes (tools/docs/claims.py exempts the
+block's figures because this test holds it)."""
 
 from __future__ import annotations
 
