@@ -30,6 +30,12 @@ def test_a_generated_page_is_held_to_its_source_by_a_test_that_exists():
         assert (ROOT / page).is_file() and (ROOT / by.split()[0]).is_file(), (page, by)
 
 
+def test_a_generated_block_is_held_to_its_source_by_a_test_that_exists():
+    for name, by in claims.GENERATED_BLOCKS.items():
+        test_file, _, test = by.split()[0].partition("::")
+        assert (ROOT / test_file).is_file() and f"def {test}(" in (ROOT / test_file).read_text(), (name, by)
+
+
 @pytest.mark.parametrize(
     ("text", "found"),
     [
@@ -114,6 +120,22 @@ def test_a_figure_with_no_entry_is_reported(tmp_path):
         "docs/page.md:10: '4.2 s' has no record: add it to docs/claims.toml ([[claim]] with its record, "
         "[[public]] with its source, or [[setting]] with why it is none)"
     ]
+
+
+def test_a_figure_in_a_block_no_test_regenerates_is_reported(tmp_path):
+    # docs/audit.md wrapped its hand-written timings in `<!-- audit-speed:begin -->` ... `:end -->`, and any
+    # such pair hid every figure inside it from the rule: only a block a test regenerates is exempt.
+    block = "\n<!-- audit-speed:begin -->\nIt ran in 4.2 s.\n<!-- audit-speed:end -->\n"
+    assert _probe(tmp_path, PAGE + block, GOOD) == [
+        "docs/page.md:11: '4.2 s' has no record: add it to docs/claims.toml ([[claim]] with its record, "
+        "[[public]] with its source, or [[setting]] with why it is none)"
+    ]
+
+
+def test_a_figure_in_a_regenerated_block_is_held_by_its_test_instead(tmp_path):
+    for name in claims.GENERATED_BLOCKS:
+        block = f"\n<!-- {name}:begin -->\n| torch | 4.2 s |\n<!-- {name}:end -->\n"
+        assert _probe(tmp_path / name, PAGE + block, GOOD) == []
 
 
 def test_a_figure_its_record_contradicts_is_reported(tmp_path):
