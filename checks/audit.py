@@ -17,13 +17,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
 from checks.core import argcheck, mps_ops
+from checks.core import report as report_file
 
 SCHEMA_VERSION = 1
 # Ops that mark a region for the profiler (torch.optim's step is one), no computation: left out.
@@ -267,11 +267,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"audit: error: {exc}", file=sys.stderr)
         return 2
     tag = args.env or f"torch-{report['torch_release']}"
-    args.out_dir.mkdir(parents=True, exist_ok=True)
     out = args.out_dir / f"audit-{tag}.json"
-    tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(report, indent=1) + "\n")
-    tmp.replace(out)
+    report_file.write_json(out, report)
     others = _others(args.out_dir, report)
     ops, step = len(report["ops"]), report["step_s"]
     print(f"audit {report['target']} ({ops} aten ops, step {step:.1f} s under the recorder)")

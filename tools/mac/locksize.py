@@ -2,9 +2,9 @@
 
 `nox -s wheels` downloads every wheel a lock installs on every target into the shared wheel cache
 (tools/mac/wheelcache.py) and prints "X GB to download, Y GB installed" per lock and target. This reads the
-same selection back (tools/mac/wheels.py's `_pins`, the best cached file for each pin), checks each file's
-sha256 against the lock, and sizes it with the same function (`wheels.wheel_bytes`), so the record and the
-report are one computation; it adds what the report does not print: each wheel's share, the sums over the
+same selection back (tools/mac/wheels.py's `target_pins`, the best cached file for each pin), checks each
+file's sha256 against the lock, and sizes it with the same function (`wheels.wheel_bytes`), so the record and
+the report are one computation; it adds what the report does not print: each wheel's share, the sums over the
 environments per target, and the distinct files a cold cache downloads. Nothing is downloaded: a pin missing
 from the cache is an error that says to run `nox -s wheels` first. The docs quote these totals
 (docs/claims.toml names the record).
@@ -15,21 +15,21 @@ from the cache is an error that says to run `nox -s wheels` first. The docs quot
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 from typing import Any
 
+from checks.core import report as report_file
 from tools.envs import envspec
 from tools.mac import wheelcache
-from tools.mac.wheels import _pins, wheel_bytes
+from tools.mac.wheels import target_pins, wheel_bytes
 
 
 def lock_size(env: envspec.Environment, target: str, cache: Path) -> dict[str, Any]:
     """Every wheel the lock installs on the target, with its bytes; WheelError for a missing or wrong one."""
     floor = env.floor(target)
     wheels = []
-    for python_full, group in _pins(env, target).items():
+    for python_full, group in target_pins(env, target).items():
         for entry in group:
             path = wheelcache.cached(
                 entry.name, entry.version, target, floor, wheelcache.python_minor(python_full)
@@ -116,8 +116,7 @@ def main(argv: list[str] | None = None) -> int:
     every = result["all_distinct_wheels"]
     print(f"all distinct wheels: {every['count']}, {every['total_bytes'] / 1e9:.2f} GB")
     if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(result, indent=1) + "\n")
+        report_file.write_json(args.json, result)
     return 0
 
 

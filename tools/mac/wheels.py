@@ -79,7 +79,7 @@ class WheelCheck:
     facts: dict[str, Any] = field(default_factory=dict)
 
 
-def _pins(env: envspec.Environment, target: str) -> dict[str, list[envspec.LockedRequirement]]:
+def target_pins(env: envspec.Environment, target: str) -> dict[str, list[envspec.LockedRequirement]]:
     """Every lock entry some CPython X.Y.z on this target installs, by the X.Y.z to check it at: the
     environment's late patch release where the entry applies there, else the first patch release it is for
     (uv may split a package at a patch release; pip then checks that release against the package's
@@ -338,7 +338,7 @@ def check_lock(env: envspec.Environment, target: str, cache: Path = CACHE) -> li
     """Download (or reuse) every wheel the lock installs on the target and check each."""
     floor, python = env.floor(target), python_minor(env.python)
     entries, wheels = [], {}
-    for python_full, group in _pins(env, target).items():
+    for python_full, group in target_pins(env, target).items():
         entries += group
         wheels.update(fetch([(e.name, e.version) for e in group], target, floor, python_full, cache))
     checks = []

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import getpass
-import json
 import os
 import shutil
 import subprocess
@@ -22,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from checks.core import argcheck
+from checks.core import report as report_file
 from tools.envs import envspec
 from tools.mac import wheelcache
 
@@ -107,8 +107,7 @@ def main(argv: list[str] | None = None) -> int:
     report = measure(places(args.root))
     print("\n".join(lines(report)))
     if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(report, indent=2) + "\n")
+        report_file.write_json(args.json, report)
     return 0
 
 
