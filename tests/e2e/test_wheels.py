@@ -24,7 +24,7 @@ pytest.importorskip("lief", reason="lief (dev layer) is not installed")
 import lief
 
 from tools.envs import envspec
-from tools.mac import macho, tfpair, wheelcache, wheels
+from tools.mac import macho, metallibs, tfpair, wheelcache, wheels
 
 # One worker downloads into the shared wheel cache (nox -s tests runs e2e tests side by side).
 pytestmark = pytest.mark.xdist_group("wheel-cache")
@@ -176,18 +176,20 @@ def test_torch_macos_wheel_is_the_mps_build():
     libtorch = mps["binaries"]["torch/lib/libtorch_cpu.dylib"]
     assert set(libtorch) == set(wheels.MPS_FRAMEWORKS)
     assert set(libtorch.values()) <= {"load", "weak"}
-    assert mps["mps_floor"] == "12.3" == ENVS["torch"].floor("macos-arm64")
+    assert mps["mps_floor"] == "13.0" == ENVS["torch"].floor("macos-arm64") == mps["declared_floor"]
     assert mps["wheel_tag_minimum"] == wheels.platform_minimum(checks["torch"].file) == "11.0"
     # Measured: torch 2.8.0's bundled libomp.dylib declares macOS 14.0 (LC_BUILD_VERSION), above its wheel
     # tag (pytorch/pytorch#173666); every other binary declares 11.0. Reported as a warning, not a failure.
     assert mps["binaries_minimum"] == "14.0"
-    # And its libtorch_cpu.dylib carries Metal libraries for macOS 13.0 and 14.0 only, none for the floor 12.3
-    # (tools/mac/metallibs.py; PyTorch says MPS needs macOS 13 from torch 2.5: pytorch/pytorch#139425).
     warned = [w.split(" in ")[0] for w in checks["torch"].warnings]
-    assert warned == ["torch/lib/libomp.dylib", "torch/lib/libtorch_cpu.dylib"]
+    assert warned == ["torch/lib/libomp.dylib"]
+    # Its libtorch_cpu.dylib carries Metal libraries for macOS 13.0 and 14.0: one for the floor 13.0.
     (metal,) = checks["torch"].facts["metallibs"]
-    assert (metal["targets"], metal["lowest"], metal["verdict"]) == (["13.0", "14.0"], "12.3", "warn")
+    assert (metal["targets"], metal["lowest"], metal["verdict"]) == (["13.0", "14.0"], "13.0", "ok")
     assert not checks["torch"].problems
+    # At MPS's first floor, 12.3, the binary would have no Metal library to load: that fails.
+    below = metallibs.judge_embedded(checks["torch"].file, metal["member"], metal["headers"], "12.3")
+    assert below["verdict"] == "fail" and "none for 12.3" in below["why"]
     # The MPS messages doctor's rules match are its libtorch_cpu's own literals; one it lacks is named.
     texts = checks["torch"].facts["doctor_texts"]
     assert texts["found"] == texts["of"] >= 10
@@ -217,7 +219,7 @@ def test_torchvision_and_torchaudio_link_torch_from_the_lock(torch_checks):
     ):
         check = torch_checks[name]
         assert not check.problems, check.problems
-        assert macho.version_tuple(check.minos) <= macho.version_tuple(floor) == (12, 3)
+        assert macho.version_tuple(check.minos) <= macho.version_tuple(floor) == (13, 0)
         assert wheels.platform_minimum(check.file) == "11.0"
         linked = check.facts["links"]["from_other_wheels"][extension]
         assert linked["@rpath/libtorch_cpu.dylib"] == {
@@ -279,6 +281,26 @@ def _locked_block(env: str, name: str) -> str:
 
 
 @pytest.mark.network
+@pytest.mark.parametrize(
+    ("env", "floor", "declared"), [("torch", "12.3", "13.0"), ("torch-current", "14.0", "15.0")]
+)
+def test_a_floor_below_what_torch_declares_for_mps_fails(env, floor, declared):
+    """The real locks with their macOS floor set below what their torch's own binary declares for MPS (the
+    floors these environments had before): the torch check fails, naming both versions."""
+    real = ENVS[env]
+    low = envspec.Environment(
+        env, real.framework, real.display, root=ROOT, python=real.python, python_floor=real.python_floor,
+        floors={**real.floors, "macos-arm64": floor},
+    )  # fmt: skip
+    (torch,) = [c for c in wheels.check_lock(low, "macos-arm64") if c.name == "torch"]
+    assert [
+        p
+        for p in torch.problems
+        if f"expected a macOS floor at or above {declared}" in p and f"got {floor}" in p
+    ]
+
+
+@pytest.mark.network
 def test_a_torchvision_without_its_torch_is_caught(tmp_path):
     """The torch lock's torchvision alone: its extensions' @rpath links to torch's libraries find nothing."""
     env = _lock_of(tmp_path, "vision", "3.9", "12.3", [_locked_block("torch", "torchvision")])
@@ -302,7 +324,7 @@ def test_a_torchvision_built_for_another_torch_is_caught(tmp_path):
         _locked_block("torch-current", "torch"),
         f"torchvision==0.23.0 --hash=sha256:{wheelcache.sha256(vision)}",
     ]
-    env = _lock_of(tmp_path, "mismatch", "3.12", "14.0", lines)
+    env = _lock_of(tmp_path, "mismatch", "3.12", ENVS["torch-current"].floor("macos-arm64"), lines)
     checks = {c.name: c for c in wheels.check_lock(env, "macos-arm64")}
     assert not checks["torch"].problems
     problems = [p for p in checks["torchvision"].problems if "does not export" in p]

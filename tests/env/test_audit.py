@@ -41,7 +41,7 @@ def macos_wheel() -> Path:
 
 
 def run_audit(tmp_path: Path, *argv: str) -> dict:
-    assert audit.main([*argv, "--out-dir", str(tmp_path), "--env", "test", "--macos-floor", "12.3"]) == 0
+    assert audit.main([*argv, "--out-dir", str(tmp_path), "--env", "test", "--macos-floor", "13.0"]) == 0
     return json.loads((tmp_path / "audit-test.json").read_text())
 
 
@@ -149,7 +149,7 @@ def test_bfloat16_and_complex_are_refused_below_macos_14_only(tmp_path, step):
     complex types are only supported on MacOS 14.0 or newer." """
     argv = ["--step", f"tests.env.audit_steps:{step}", "--out-dir", str(tmp_path), "--env", "t"]
     assert audit.main([*argv, "--macos-floor", "14.0", "--strict"]) == 0
-    assert audit.main([*argv, "--macos-floor", "12.3", "--strict"]) == 1
+    assert audit.main([*argv, "--macos-floor", "13.0", "--strict"]) == 1
 
 
 BAD = {

@@ -375,7 +375,7 @@ def test_numpy2_is_named_even_though_tf_raises_a_type_error():
 
 
 def test_macos_floor_and_driver_floor_name_the_version_to_reach():
-    assert "12.3" in findings("mac-m1-macos-12.0")["macos-version"].fix
+    assert "13.0" in findings("mac-m1-macos-12.0")["macos-version"].fix  # torch 2.8.0's MPS floor
     old = findings("linux-driver-too-old")["torch-cuda"]
     assert ">= 525" in old.fix and "found version 11040" in old.meaning
 
@@ -549,16 +549,35 @@ def test_schema_1_facts_are_refused_with_one_line(tmp_path):
 
 @pytest.mark.parametrize(
     ("torch_version", "macos", "status", "floor"),
-    [("2.8.0", "13.6", "ok", "12.3"), ("2.12.0", "13.6", "fail", "14.0"), ("2.12.0", "14.5", "ok", "14.0")],
+    [
+        ("2.4.1", "12.6", "ok", "12.3"),
+        ("2.8.0", "12.6", "fail", "13.0"),
+        ("2.8.0", "13.6", "ok", "13.0"),
+        ("2.9.0", "13.6", "fail", "14.0"),
+        ("2.12.0", "14.5", "ok", "14.0"),
+        ("2.15.0", "14.5", "fail", "15.0"),
+    ],
 )
 def test_macos_floor_follows_the_torch_version(torch_version, macos, status, floor):
     facts = load("mac-m1-torch-ok")
     facts["torch"]["version"] = facts["distributions"]["torch"] = torch_version
     facts["macos"]["sw_vers"] = macos
+    facts["torch"]["mps_available"] = status == "ok"  # below its floor, torch's MPS does not come up
     found = {f.rule: f for f in doctor.diagnose(facts)}["macos-version"]
     assert found.status == status and floor in found.summary + found.fix
     floors = frameworks.declared("torch")["MPS_MACOS_FLOOR"]
     assert frameworks.by_release(floors, torch_version) == floor
+
+
+def test_mps_up_below_the_declared_floor_is_a_warning():
+    """torch 2.15.0 says MPS is supported on macOS 15.0+, but a Mac on 14.5 where its MPS came up anyway is
+    told so (warn: unsupported, not broken), not that MPS is unavailable."""
+    facts = load("mac-m1-torch-ok")
+    facts["torch"]["version"] = facts["distributions"]["torch"] = "2.15.0"
+    facts["macos"]["sw_vers"] = "14.5"
+    found = {f.rule: f for f in doctor.diagnose(facts)}
+    assert found["macos-version"].status == "warn" and "came up" in found["macos-version"].summary
+    assert "15.0" in found["macos-version"].fix and found["torch-mps"].status == "ok"
 
 
 # --- the rules as data, and the docs' table made from them --------------------------------------------
@@ -621,13 +640,13 @@ def test_the_current_stacks_texts():
     """What users of torch-current and tf-current see: the exact pip line, and the way out."""
     f = findings("mac-m1-macos-13-torch-current-no-wheel")["torch-macos-wheel"]
     assert "`ERROR: No matching distribution found for torch==2.15.0`" in f.summary
-    assert "macosx_14_0" in f.meaning and "torch 2.8.0, macOS 12.3+" in f.fix
+    assert "macosx_14_0" in f.meaning and "torch 2.8.0, macOS 13.0+" in f.fix
     f = findings("mac-m1-python313-no-tensorflow-metal")["tf-metal-python"]
     assert "Python 3.13.5" in f.summary and "3.9-3.12" in f.meaning and "tf-current" in f.fix
     f = findings("mac-m1-tf-current-legacy-keras-missing")["keras-3"]
     assert "tf-keras~=2.19.0" in f.fix
     f = findings("mac-m4-macos-26-as-16")["macos-version"]
-    assert "python/cpython#135675" in f.summary and "MPS needs 14.0+" in f.summary  # torch 2.15's floor
+    assert "python/cpython#135675" in f.summary and "MPS needs 15.0+" in f.summary  # torch 2.15's floor
     f = findings("linux-cuda13-driver-570")["torch-cuda"]
     assert "driver >= 580" in f.meaning
 

@@ -102,10 +102,12 @@ def test_the_declared_constants_need_no_framework(root):
     ("version", "floor"),
     [
         ("1.12.0", "12.3"),
-        ("2.8.0", "12.3"),
-        ("2.11.0+cu130", "12.3"),
+        ("2.4.1", "12.3"),
+        ("2.5.1", "13.0"),
+        ("2.8.0", "13.0"),
+        ("2.11.0+cu130", "14.0"),
         ("2.12.0", "14.0"),
-        ("2.15.0", "14.0"),
+        ("2.15.0", "15.0"),
         (None, "12.3"),
     ],
 )
@@ -114,6 +116,27 @@ def test_the_torch_module_owns_the_mps_floor(version, floor):
     assert frameworks.by_release(table, version) == floor
     if version and importlib.util.find_spec("torch") is not None:
         assert frameworks.load("torch").mps_macos_floor(version) == floor
+
+
+# What each release's own macOS wheel says (tests/data/audit/torch-mps-floors.json, recorded by
+# `python -m tools.mac.mps_binary --floors 1.12.0 ... 2.15.0 --json ...`): the message libtorch_cpu raises
+# when MPS is unavailable, the macOS versions MPSDevice.h gates ops on, and the embedded Metal libraries.
+FLOORS = json.loads((Path(__file__).parents[1] / "data" / "audit" / "torch-mps-floors.json").read_text())
+# Where the table departs from the message, and the public evidence why: 2.5 dropped macOS 12
+# (pytorch/pytorch#133141) but kept the 12.3 message until 2.6 (pytorch/pytorch#139425).
+NOT_THE_MESSAGE = {"2.5.0": "13.0", "2.5.1": "13.0"}
+
+
+@pytest.mark.parametrize("version", sorted(FLOORS, key=lambda v: tuple(map(int, v.split(".")))))
+def test_the_mps_floor_is_what_each_release_says(version):
+    found, table = FLOORS[version], frameworks.declared("torch")["MPS_MACOS_FLOOR"]
+    floor = frameworks.by_release(table, version)
+    assert floor == NOT_THE_MESSAGE.get(version, found["message"])
+    as_tuple = frameworks.release
+    # no op is gated below the floor (the floor itself needs no gate: pytorch/pytorch#133141's review) ...
+    assert all(as_tuple(gate) >= as_tuple(floor) for gate in found["gates"])
+    # ... and where Metal libraries are embedded, one is for a macOS at or below the floor
+    assert not found["metallibs"] or as_tuple(found["metallibs"][0]) <= as_tuple(floor)
 
 
 # --- adding a framework is one module and one registry line ---------------------------------------------

@@ -127,3 +127,19 @@ def test_embedded_finds_whole_libraries_only() -> None:
     binary = b"\0MTLB not a header" + b"\0" * 100 + bytes(library) + b"MTLB"
     found = metallib.embedded(binary)
     assert [h.os_version for h in found] == ["15.0"] and found[0].size == len(library)
+
+
+@pytest.mark.parametrize(("floor", "verdict"), [("13.0", "fail"), ("14.0", "ok"), ("15.0", "ok")])
+def test_embedded_libraries_need_one_for_the_lowest_mac(floor: str, verdict: str) -> None:
+    """A binary carrying Metal libraries for macOS 14.0 and 15.0 (the real headers) fails a wheel that
+    installs on 13.0: below 14.0 it has none to load (torch 2.8.0's are for 13.0 and 14.0, so the `torch`
+    environment's floor is 13.0)."""
+    pytest.importorskip("packaging")
+    from tools.mac import metallibs
+
+    headers = [_asdict(metallib.read(*_head(tag))) for tag in ("macosx_14_0_arm64", "macosx_15_0_arm64")]
+    wheel = "torch-2.8.0-cp39-none-macosx_11_0_arm64.whl"
+    row = metallibs.judge_embedded(wheel, "torch/lib/libtorch_cpu.dylib", headers, floor)
+    assert (row["targets"], row["lowest"], row["verdict"]) == (["14.0", "15.0"], floor, verdict)
+    if verdict == "fail":
+        assert "none for 13.0" in row["why"]

@@ -11,9 +11,10 @@ For every macOS wheel of each locked release (every tag: mlx-metal 0.32.4 ships 
   lowest macOS that installs the wheel, max(its tag's minimum, the environment's floor), or the wheel
   fails, unless KNOWN names that package, tag and version with its reason;
 - each Metal library embedded in a Mach-O binary (torch's libtorch_cpu.dylib carries one per macOS it
-  supports and loads the one the running macOS takes): a fact, and a warning when even its lowest needs a
-  newer macOS than the wheel's lowest (a variant chosen at run time is the package's to choose; whether it
-  runs below that only a Mac of that version can show, as for the Mach-O minimums in tools/mac/wheels.py).
+  supports and loads the one the running macOS takes): the lowest of them must be at or below the lowest
+  macOS that installs the wheel, or the wheel fails (on a Mac below it the binary has no Metal library to
+  load: torch 2.8.0's are for 13.0 and 14.0, which is why the `torch` environment's floor is 13.0, not
+  MPS's first 12.3); the newer ones are variants the binary chooses among at run time.
 
 Facts go into each wheel's check (facts["metallibs"]); tools/mac/wheels.py calls check_lock.
 """
@@ -79,6 +80,17 @@ def _cached(wheel: Path, cache: Path) -> dict[str, Any]:
     return found
 
 
+def embedded_targets(wheel: Path, member: str, cache: Path = wheelcache.CACHE) -> list[str]:
+    """The macOS versions of the Metal libraries embedded in one binary of the wheel, lowest first."""
+    return _targets(_cached(wheel, cache)["embedded"].get(member, []))
+
+
+def _targets(headers: list[dict[str, Any]]) -> list[str]:
+    return sorted(
+        {t for h in headers if (t := metallib.needs(metallib.Header(**h)))}, key=metallib.version_tuple
+    )
+
+
 def tag_minimum(filename: str) -> str | None:
     """macosx_26_0_arm64 -> 26.0: the lowest macOS the wheel's tag admits (None: not a macOS wheel)."""
     versions = [
@@ -108,17 +120,16 @@ def judge(name: str, wheel: str, member: str, header: dict[str, Any], floor: str
 
 
 def judge_embedded(wheel: str, member: str, headers: list[dict[str, Any]], floor: str) -> dict[str, Any]:
-    """The Metal libraries inside one binary: the lowest macOS any of them is for, against the wheel's."""
+    """The Metal libraries inside one binary: the lowest macOS any of them is for, against the wheel's
+    (verdict "ok" or "fail")."""
     tag = tag_minimum(wheel)
     lowest = max([floor, *([tag] if tag else [])], key=metallib.version_tuple)
-    targets = sorted(
-        {t for h in headers if (t := metallib.needs(metallib.Header(**h)))}, key=metallib.version_tuple
-    )
+    targets = _targets(headers)
     row: dict[str, Any] = {"member": member, "tag_minimum": tag, "lowest": lowest, "targets": targets}
     row |= {"headers": headers, "verdict": "ok", "why": None}
     if targets and metallib.version_tuple(targets[0]) > metallib.version_tuple(lowest):
         row |= {
-            "verdict": "warn",
+            "verdict": "fail",
             "why": f"{member} in {wheel} carries Metal libraries for macOS {', '.join(targets)}, none for "
             f"{lowest} (the {'floor' if lowest == floor else 'tag'} that installs the wheel): on a macOS "
             f"below {targets[0]} the package has no Metal library to load",
@@ -150,7 +161,7 @@ def check_lock(
 ) -> None:
     """Every Metal library in every macOS wheel of the lock's releases on this target (`hashes`: each
     release's lock hashes), each wheel got at its own tag's macOS; a failing one is a problem of its
-    release's check, a known one or an embedded one below the floor a warning. Needs check.file set (the
+    release's check, a known one a warning. Needs check.file set (the
     wheel checked at the floor)."""
     floor, python = env.floor(target), env.python_full
     for check in checks:
@@ -176,7 +187,7 @@ def check_lock(
         if rows:
             check.facts["metallibs"] = rows
         check.problems += [r["why"] for r in rows if r["verdict"] == "fail"]
-        check.warnings += [r["why"] for r in rows if r["verdict"] in ("known", "warn")]
+        check.warnings += [r["why"] for r in rows if r["verdict"] == "known"]
 
 
 def _download(

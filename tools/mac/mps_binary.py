@@ -8,6 +8,13 @@ instantiations stay in libtorch_cpu.dylib's symbol table (local symbols, read wi
 tools/mac/macho.py) with the wrapper's name inside their mangled names: `..._GLOBAL__N_1<len>wrapper_MPS_...`.
 So the set of wrappers in the binary is the set of ops that have an MPS kernel in that release, compiled.
 
+Also here: the macOS a torch release declares its MPS backend for, read from its own files (the evidence
+behind MPS_MACOS_FLOOR in checks/frameworks/torch/__init__.py and the environments' macOS floors): the
+message libtorch_cpu.dylib raises when MPS is unavailable ("The MPS backend is supported on macOS 15.0+."),
+the macOS versions the shipped MPSDevice.h gates ops on (its `MacOSVersion` enum: the floor itself needs no
+gate, pytorch/pytorch#133141's review), and the macOS versions of the Metal libraries embedded in the
+binary (tools/mac/metallibs.py). `python -m tools.mac.mps_binary --floors 2.8.0 2.15.0 --json F` records them.
+
 Also here: the sha256 of the yaml a wheel ships (the Linux and the macOS wheel of a release ship the same
 bytes, so a Linux environment can judge the Mac), and the sha256 a wheel's RECORD declares for a member.
 Run in any venv with the dev layer (LIEF, pip): `python -m tools.mac.mps_binary --torch 2.8.0 --python 3.9`.
@@ -28,13 +35,19 @@ import zipfile
 from collections.abc import Iterable
 from pathlib import Path
 
-from tools.mac import macho, wheelcache
+from tools.mac import macho, metallibs, wheelcache
 
 LIBRARY = "torch/lib/libtorch_cpu.dylib"
 YAML = "torchgen/packaged/ATen/native/native_functions.yaml"
+DEVICE_HEADER = "torch/include/ATen/mps/MPSDevice.h"
 MACOS = "macos-arm64"
+NEWEST_MACOS = "26.0"  # a floor every release's wheel installs at: for reading any release's files
 # An Itanium-mangled name in the anonymous namespace is `12_GLOBAL__N_1` then `<length><identifier>`.
 _WRAPPER = re.compile(r"_GLOBAL__N_1(\d+)(wrapper_MPS_\w+)")
+# MPS_ERROR_RUNTIME_TOO_LOW, spelt "MacOS" up to torch 2.11 and "macOS" from 2.12.
+_FLOOR_MESSAGE = re.compile(rb"The MPS backend is supported on [Mm]acOS (\d+)\.(\d+)\+")
+_GATE_ENUM = re.compile(r"enum class MacOSVersion[^{]*\{([^}]*)\}")
+_GATE = re.compile(r"\bMACOS_(?:VER_)?(\d+)_(\d+)")
 
 
 def wrappers_in(symbols: Iterable[str]) -> list[str]:
@@ -65,6 +78,61 @@ def mps_wrappers(wheel: Path, cache: Path = wheelcache.CACHE) -> list[str]:
     digest = wheelcache.sha256(wheel)
     found: list[str] = wheelcache._remember(wheelcache._analysis_file(digest, "mps-wrappers", cache), compute)
     return found
+
+
+def declared_floor(library: bytes) -> str | None:
+    """The macOS that libtorch_cpu's own "MPS is unavailable" message names ("12.3", "13.0", ...)."""
+    found = {(int(m[1]), int(m[2])) for m in _FLOOR_MESSAGE.finditer(library)}
+    if len(found) > 1:
+        raise wheelcache.WheelError(f"expected one MPS floor message in {LIBRARY}, got {sorted(found)}")
+    return ".".join(map(str, found.pop())) if found else None
+
+
+def gated_versions(header: str) -> list[str]:
+    """The macOS versions MPSDevice.h's MacOSVersion enum gates MPS ops on, lowest first ([] if none)."""
+    enum = _GATE_ENUM.search(header)
+    gates = {(int(a), int(b)) for a, b in _GATE.findall(enum.group(1))} if enum else set()
+    return [f"{a}.{b}" for a, b in sorted(gates)]
+
+
+def floor_evidence(wheel: Path, cache: Path = wheelcache.CACHE) -> dict[str, object]:
+    """What a torch macOS wheel says of the macOS its MPS needs: {"message": the floor its message names,
+    "gates": MPSDevice.h's gated versions, "metallibs": the macOS versions of its embedded Metal libraries},
+    remembered by the wheel's sha256."""
+
+    def compute() -> dict[str, object]:
+        with zipfile.ZipFile(wheel) as zf:
+            names = set(zf.namelist())
+            if LIBRARY not in names:
+                raise wheelcache.WheelError(f"{wheel.name}: expected {LIBRARY} in the wheel, got none")
+            message = declared_floor(zf.read(LIBRARY))
+            header = zf.read(DEVICE_HEADER).decode() if DEVICE_HEADER in names else ""
+        return {"message": message, "gates": gated_versions(header)}
+
+    found: dict[str, object] = wheelcache._remember(
+        wheelcache._analysis_file(wheelcache.sha256(wheel), "mps-floor", cache), compute
+    )
+    return {**found, "metallibs": metallibs.embedded_targets(wheel, LIBRARY, cache)}
+
+
+def floors_record(versions: list[str], cache: Path = wheelcache.CACHE) -> dict[str, dict[str, object]]:
+    """floor_evidence for each torch release's macOS arm64 wheel (for its newest CPython, fetched at that
+    wheel's own tag): the record tests/data/torch-mps-floors.json holds."""
+    pythons = wheelcache.wheel_pythons("torch", MACOS, NEWEST_MACOS)
+    record: dict[str, dict[str, object]] = {}
+    for version in versions:
+        if version not in pythons:
+            raise wheelcache.WheelError(
+                f"expected a macOS arm64 wheel of torch {version} on the index, got none"
+            )
+        major, minor = max(pythons[version])
+        wheel = macos_wheel(version, f"{major}.{minor}", NEWEST_MACOS)
+        record[version] = {
+            "wheel": wheel.name,
+            "sha256": wheelcache.sha256(wheel),
+            **floor_evidence(wheel, cache),
+        }
+    return record
 
 
 def member_sha256(wheel: Path, member: str = YAML) -> str:
@@ -133,13 +201,22 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m tools.mac.mps_binary", description=__doc__.split("\n")[0]
     )
-    parser.add_argument("--torch", required=True, metavar="VERSION", help="e.g. 2.8.0")
-    parser.add_argument("--python", required=True, metavar="X.Y", help="the CPython of the wheel, e.g. 3.9")
+    what = parser.add_mutually_exclusive_group(required=True)
+    what.add_argument("--torch", metavar="VERSION", help="one release's MPS kernels, e.g. 2.8.0")
+    what.add_argument("--floors", nargs="+", metavar="VERSION",
+                      help="what each release's files say of the macOS its MPS needs")  # fmt: skip
+    parser.add_argument("--python", metavar="X.Y", help="the CPython of the wheel (with --torch), e.g. 3.9")
     parser.add_argument("--floor", default="14.0", help="the oldest macOS to accept the wheel for")
     parser.add_argument("--json", type=Path, help="write the facts here")
     parser.add_argument("--ops", default="", help="comma-separated name.overload: print their verdicts only")
     args = parser.parse_args(argv)
+    if args.torch and not args.python:
+        parser.error("expected --python X.Y with --torch, got none")
+    if args.json and not args.json.parent.is_dir():
+        parser.error(f"expected --json in an existing folder, got {args.json}")
     try:
+        if args.floors:
+            return _print_floors(floors_record(args.floors), args.json)
         if args.ops:
             for op, verdict in release_verdicts(
                 args.torch, args.python, args.floor, args.ops.split(",")
@@ -155,6 +232,19 @@ def main(argv: list[str] | None = None) -> int:
     print(f"torch {args.torch} {found['wheel']}: {len(wrappers)} MPS kernels; yaml {found['yaml_sha256']}")
     if args.json:
         args.json.write_text(json.dumps(found, indent=1) + "\n")
+    return 0
+
+
+def _print_floors(record: dict[str, dict[str, object]], out: Path | None) -> int:
+    for version, found in record.items():
+        gates, metal = found["gates"], found["metallibs"]
+        print(
+            f"torch {version}: message {found['message']}+; MPSDevice.h gates "
+            f"{', '.join(gates) if isinstance(gates, list) and gates else 'none'}; Metal libraries for macOS "
+            f"{', '.join(metal) if isinstance(metal, list) and metal else 'none'}"
+        )
+    if out:
+        out.write_text(json.dumps(record, indent=1) + "\n")
     return 0
 
 

@@ -38,7 +38,7 @@ from packaging.utils import parse_wheel_filename
 
 from checks.doctor.rules import torch as doctor_torch
 from tools.envs import envspec
-from tools.mac import elfbind, macho, metallibs, tfpair, wheelcache
+from tools.mac import elfbind, macho, metallibs, mps_binary, tfpair, wheelcache
 from tools.mac.wheelcache import CACHE, fetch, floor_name, python_minor, sha256, tag_problem
 
 # The frameworks of PyTorch's MPS backend: a macOS torch wheel without them is a CPU-only build.
@@ -130,6 +130,7 @@ def check_wheel(
         check.problems.append(f"{path} in {wheel.name}: expected an {machine} slice, got none")
     if check.name == "torch":
         check_mps(check, found, floor)
+        check_mps_floor(check, wheel, floor, cache)
         check_doctor_texts(check, wheel, cache)
     if check.name == "mlx-metal":
         check_mlx_metal(check, wheel, found)
@@ -148,6 +149,20 @@ def check_mps(check: WheelCheck, found: list[macho.Binary], floor: str) -> None:
         check.problems.append(
             f"{check.file}: expected a binary linking {', '.join(MPS_FRAMEWORKS)} (the MPS build), got none: "
             "this torch wheel would run on the CPU only"
+        )
+
+
+def check_mps_floor(check: WheelCheck, wheel: Path, floor: str, cache: Path) -> None:
+    """The environment's macOS floor is at or above the one torch's own message names for its MPS backend
+    (tools/mac/mps_binary.py): below it, the environment would promise a GPU that torch does not support."""
+    found = mps_binary.floor_evidence(wheel, cache)
+    check.facts["mps"]["declared_floor"] = found["message"]
+    declared = found["message"]
+    if isinstance(declared, str) and macho.version_tuple(floor) < macho.version_tuple(declared):
+        check.problems.append(
+            f"{check.file}: expected a macOS floor at or above {declared}, the macOS torch {check.version} "
+            f'declares its MPS backend for ("The MPS backend is supported on macOS {declared}+" in '
+            f"{mps_binary.LIBRARY}), got {floor}: raise the environment's floor in pyproject.toml"
         )
 
 

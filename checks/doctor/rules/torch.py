@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from checks import frameworks
 from checks.doctor.rule import (
     SIZE,
     Finding,
@@ -28,6 +29,12 @@ from checks.doctor.rules.machine import MIN_DRIVER_FOR_CUDA_MAJOR
 # torch-current lock's against its 14.0 floor): pip on macOS 13 finds none. Before 2.12: macosx_11_0.
 FIRST_TORCH_NEEDING_MACOS_14 = "2.12"
 NO_WHEEL = "No matching distribution found for torch"
+# The seed's torch and the macOS its MPS needs (the torch module's table), for the way out of a newer one.
+SEED_TORCH = "2.8.0"
+SEED_WAY_OUT = (
+    f"the `torch` environment (torch {SEED_TORCH}, macOS "
+    f"{frameworks.by_release(frameworks.declared('torch')['MPS_MACOS_FLOOR'], SEED_TORCH)}+)"
+)
 
 
 @rule(
@@ -58,8 +65,8 @@ def torch_import(f: dict[str, Any]) -> Finding | None:
     "torch-macos-wheel",
     symptom=f"`ERROR: {NO_WHEEL}` (pip on macOS 13), or MPS missing after forcing an install",
     cause=f"torch >= {FIRST_TORCH_NEEDING_MACOS_14} has macOS arm64 wheels tagged macosx_14_0 only, and its "
-    "MPS needs macOS 14",
-    fix="update macOS to 14+, or use the `torch` environment (torch 2.8.0, macOS 12.3+)",
+    "MPS needs macOS 14 or newer",
+    fix=f"update macOS to 14+, or use {SEED_WAY_OUT}",
 )
 def torch_macos_wheel(f: dict[str, Any]) -> Finding | None:
     if not on_apple_silicon(f):
@@ -79,10 +86,9 @@ def torch_macos_wheel(f: dict[str, Any]) -> Finding | None:
             f"macOS {macos_reported(f)} and {what}: "
             + (f"pip says `{first_line(build)}`" if no_wheel else "a torch built for macOS 14+"),
             f"torch >= {FIRST_TORCH_NEEDING_MACOS_14} ships macOS arm64 wheels tagged macosx_14_0 only, so "
-            "pip "
-            "on macOS 13 finds no wheel; and its MPS backend needs macOS 14",
-            "update macOS to 14 or newer (Software Update), or use the `torch` environment "
-            "(torch 2.8.0, macOS 12.3+): `nox -s \"verify(env='torch')\"`",
+            f"pip on macOS 13 finds no wheel; and its MPS backend needs macOS {mps_macos_floor(f)}",
+            f"update macOS to {mps_macos_floor(f)} or newer (Software Update), or use {SEED_WAY_OUT}: "
+            "`nox -s \"verify(env='torch')\"`",
         )
     if no_wheel:
         return None  # another cause: rule environment-build shows pip's text

@@ -33,11 +33,14 @@ DISTRIBUTED_SMOKE = "checks.frameworks.torch.allreduce"
 NUMERICS = "checks.frameworks.torch.numerics"
 # Optional (frameworks.extra_checks): torchvision's ResNet step and nms, torchaudio's MelSpectrogram.
 EXTRA_CHECKS = ("checks.frameworks.torch.extras",)
-# Which macOS MPS needs, by torch release: {first torch release: macOS}. 12.3 from MPS's first release
-# (1.12) through the 2.x releases up to 2.11 (torch's MPS backend refuses older macOS; pytorch#100879);
-# from 2.12 on PyPI's macOS arm64 wheels are tagged macosx_14_0, so 14.0 (pip on an older macOS finds no
-# wheel). The one copy in checks/: doctor reads it from here without importing torch (frameworks.declared).
-MPS_MACOS_FLOOR = {"1.12": "12.3", "2.12": "14.0"}
+# Which macOS MPS needs, by torch release: {first torch release: macOS}. Read from each release's macOS
+# wheel (tests/data/audit/torch-mps-floors.json, `python -m tools.mac.mps_binary --floors ...`): the macOS
+# its own "The MPS backend is supported on macOS X+" message names, 12.3 up to 2.4, 13.0 from 2.6, 14.0
+# from 2.9, 15.0 from 2.15 (whose wheels are still tagged macosx_14_0). 2.5 is the one exception: it still
+# printed 12.3, but pytorch/pytorch#133141 had dropped macOS 12 (its MPSDevice.h gates start at 13.1) and
+# MPS is unavailable there (pytorch/pytorch#139425, the maintainer: "you need MacOS 13.0"). The one copy in
+# checks/: doctor reads it from here without importing torch (frameworks.declared).
+MPS_MACOS_FLOOR = {"1.12": "12.3", "2.5": "13.0", "2.9": "14.0", "2.15": "15.0"}
 # Optional (frameworks.model_bench): the real-model training bench, `python -m checks.modelbench`.
 MODEL_BENCH = "checks.frameworks.torch.models"
 
@@ -47,7 +50,7 @@ def version() -> str:
 
 
 def mps_macos_floor(torch_version: str | None = None) -> str:
-    """The macOS MPS needs for this torch (or the given version): "12.3" or "14.0"."""
+    """The macOS MPS needs for this torch (or the given version): "12.3" ... "15.0"."""
     return frameworks.by_release(MPS_MACOS_FLOOR, torch_version or version())
 
 
