@@ -475,7 +475,8 @@ def summary(report: dict[str, Any]) -> list[str]:
                     out.append(f"  torch {check['version']} MPS build: {how}")
                     out.append(
                         f"  torch {check['version']} minimum macOS: wheel tag {mps['wheel_tag_minimum']}, "
-                        f"binaries up to {mps['binaries_minimum']}, MPS floor {mps['mps_floor']}"
+                        f"binaries up to {mps['binaries_minimum']}, MPS floor {mps['mps_floor']} (torch "
+                        f"declares {mps.get('declared_floor') or 'none'}+)"
                     )
                 texts = check["facts"].get("doctor_texts")
                 if texts:
