@@ -195,3 +195,10 @@ def test_the_rule_reads_the_readme_and_every_written_docs_page():
     shown = {p.relative_to(ROOT).as_posix() for p in claims.pages()}
     assert {"README.md", "docs/bench.md", "docs/mac.md", "docs/models.md", "docs/verify.md"} <= shown
     assert not shown & set(claims.GENERATED)
+
+
+def test_a_pattern_that_is_no_regex_is_named_not_a_traceback(tmp_path):
+    (tmp_path / "run.log").write_text("199.63s call tests/e2e/test_x.py::test_y[torch]\n")
+    fig = {"figure": "199.63 s", "record": "run.log", "pattern": r"^([\d.]+s call"}  # a ( left open
+    why = claims.check_figure(fig, tmp_path)
+    assert why == r"run.log ^([\d.]+s call: missing ), unterminated subpattern at position 1"

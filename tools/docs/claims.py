@@ -192,7 +192,7 @@ def check_figure(fig: dict[str, Any], root: Path = ROOT) -> str | None:
         try:
             value = value_at(record, key, patterns[i] if patterns else None) * float(fig.get("scale", 1))
             value /= _divisor(fig.get("divide_by", 1), root)
-        except (KeyError, IndexError, ValueError, TypeError, StopIteration, OSError) as exc:
+        except (KeyError, IndexError, ValueError, TypeError, StopIteration, OSError, re.error) as exc:
             return f"{where}: {exc}"
         if abs(value - float(text.replace(",", ""))) > 0.5 * 10 ** -_digits(text) * (1 + 1e-9):
             return f"{text} written, {where} gives {value:.6g}"
