@@ -6,7 +6,9 @@ before any rank exists."""
 
 from __future__ import annotations
 
+import argparse
 import json
+import math
 import os
 import signal
 import subprocess
@@ -14,6 +16,9 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
+
+from checks.core import argcheck
+from checks.core import report as reports
 
 PACKAGE_ROOT = Path(__file__).resolve().parents[2]  # the repository root: checks/ is importable from it
 
@@ -76,6 +81,38 @@ def reason(output: str, error_marks: Sequence[str]) -> str:
     return (errors or lines or ["no output"])[-1][:500]
 
 
+def add_arguments(parser: argparse.ArgumentParser, default_timeout_s: float) -> None:
+    """The options every smoke takes: --json and --timeout (checked positive before any rank starts)."""
+    parser.add_argument("--json", type=Path, metavar="PATH", help="write the report as JSON here")
+    parser.add_argument(
+        "--timeout",
+        type=argcheck.positive(float, "number of seconds"),
+        default=default_timeout_s,
+        help="seconds before ranks are killed",
+    )
+
+
+def rank_lines(report: dict[str, Any]) -> list[str]:
+    """One line per rank: what it sent, what it got, its time (with the device's name where it has one)."""
+    return [
+        f"  rank {r['rank']}/{report['world_size']} {report['backend']} {r['device']}"
+        + (f" ({r['name']})" if r.get("name") else "")
+        + f": {r['contributed']:g} -> {r['got']:g}, expected {r['expected']:g}, {r['us']:.0f} us  "
+        + ("ok" if r["passed"] else f"FAILED ({r['wrong_elements']} wrong elements)")
+        for r in report["ranks"]
+    ]
+
+
+def summary_line(report: dict[str, Any], label: str) -> str:
+    """The smoke in one line; `label` names it ("allreduce:", "allsum: mlx.distributed")."""
+    us = max((r["us"] for r in report["ranks"]), default=math.nan)
+    return (
+        f"{label} {report['backend']} x{report['world_size']} ranks, each rank r sends r+1, every rank must "
+        f"get {expected_sum(report['world_size']):g}; slowest rank {us:.0f} us, {report['seconds']:.1f} s "
+        "with launch  " + ("ok" if report["passed"] else "FAILED")
+    )
+
+
 def finish(
     report: dict[str, Any], json_path: Path | None, rank_lines: Callable[[dict[str, Any]], list[str]],
     summary_line: Callable[[dict[str, Any]], str],
@@ -83,7 +120,6 @@ def finish(
     """The launching side's output: each rank, the summary, the failures; the report at --json."""
     print("\n".join([*rank_lines(report), summary_line(report), *(f"FAIL: {f}" for f in report["failures"])]))
     if json_path:
-        json_path.parent.mkdir(parents=True, exist_ok=True)
-        json_path.write_text(json.dumps(report, indent=2) + "\n")
+        reports.write_json(json_path, report)
         print(f"report: {json_path}")
     return 0 if report["passed"] else 1

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import shutil
 import socket
@@ -85,13 +84,7 @@ def _rank_row(row: dict[str, Any], world: int) -> dict[str, Any]:
     }
 
 
-def rank_lines(report: dict[str, Any]) -> list[str]:
-    return [
-        f"  rank {r['rank']}/{report['world_size']} {report['backend']} {r['device']}: "
-        f"{r['contributed']:g} -> {r['got']:g}, expected {r['expected']:g}, {r['us']:.0f} us  "
-        + ("ok" if r["passed"] else f"FAILED ({r['wrong_elements']} wrong elements)")
-        for r in report["ranks"]
-    ]
+rank_lines = launched.rank_lines
 
 
 # ------------------------------------------------------------------------------------------ launcher
@@ -141,12 +134,7 @@ def launch(nproc: int = 2, timeout_s: float = DEFAULT_TIMEOUT_S) -> dict[str, An
 
 
 def summary_line(report: dict[str, Any]) -> str:
-    us = max((r["us"] for r in report["ranks"]), default=math.nan)
-    return (
-        f"allsum: mlx.distributed {report['backend']} x{report['world_size']} ranks, each rank r sends r+1, "
-        f"every rank must get {launched.expected_sum(report['world_size']):g}; slowest rank {us:.0f} us, "
-        f"{report['seconds']:.1f} s with launch  " + ("ok" if report["passed"] else "FAILED")
-    )
+    return launched.summary_line(report, "allsum: mlx.distributed")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -154,13 +142,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument(
         "--nproc", type=argcheck.positive(int, "integer"), default=2, help="local processes (default 2)"
     )
-    p.add_argument("--json", type=Path, metavar="PATH", help="write the report as JSON here")
-    p.add_argument(
-        "--timeout",
-        type=argcheck.positive(float, "number of seconds"),
-        default=DEFAULT_TIMEOUT_S,
-        help="seconds before kill",
-    )
+    launched.add_arguments(p, DEFAULT_TIMEOUT_S)
     return p.parse_args(argv)
 
 

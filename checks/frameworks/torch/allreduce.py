@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import sys
 import tempfile
@@ -97,13 +96,7 @@ def worker(json_path: Path | None, timeout_s: float) -> int:
     return 0 if mine["passed"] else 1
 
 
-def rank_lines(report: dict[str, Any]) -> list[str]:
-    return [
-        f"  rank {r['rank']}/{report['world_size']} {report['backend']} {r['device']} ({r['name']}): "
-        f"{r['contributed']:g} -> {r['got']:g}, expected {r['expected']:g}, {r['us']:.0f} us  "
-        + ("ok" if r["passed"] else f"FAILED ({r['wrong_elements']} wrong elements)")
-        for r in report["ranks"]
-    ]
+rank_lines = launched.rank_lines
 
 
 # ------------------------------------------------------------------------------------------ launcher
@@ -158,13 +151,7 @@ def launch(
 
 
 def summary_line(report: dict[str, Any]) -> str:
-    ranks = report["ranks"]
-    us = max((r["us"] for r in ranks), default=math.nan)
-    return (
-        f"allreduce: {report['backend']} x{report['world_size']} ranks, each rank r sends r+1, every rank "
-        f"must get {launched.expected_sum(report['world_size']):g}; slowest rank {us:.0f} us, "
-        f"{report['seconds']:.1f} s with launch  " + ("ok" if report["passed"] else "FAILED")
-    )
+    return launched.summary_line(report, "allreduce:")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -175,13 +162,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         type=argcheck.positive(int, "integer"),
         help="processes (default: one per GPU, or 2 on CPU)",
     )
-    p.add_argument("--json", type=Path, metavar="PATH", help="write the report as JSON here")
-    p.add_argument(
-        "--timeout",
-        type=argcheck.positive(float, "number of seconds"),
-        default=DEFAULT_TIMEOUT_S,
-        help="seconds before ranks are killed",
-    )
+    launched.add_arguments(p, DEFAULT_TIMEOUT_S)
     return p.parse_args(argv)
 
 
