@@ -34,7 +34,9 @@ import tempfile
 import zipfile
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
+from checks.core import report
 from tools.mac import macho, metallibs, wheelcache
 
 LIBRARY = "torch/lib/libtorch_cpu.dylib"
@@ -95,12 +97,12 @@ def gated_versions(header: str) -> list[str]:
     return [f"{a}.{b}" for a, b in sorted(gates)]
 
 
-def floor_evidence(wheel: Path, cache: Path = wheelcache.CACHE) -> dict[str, object]:
+def floor_evidence(wheel: Path, cache: Path = wheelcache.CACHE) -> dict[str, Any]:
     """What a torch macOS wheel says of the macOS its MPS needs: {"message": the floor its message names,
     "gates": MPSDevice.h's gated versions, "metallibs": the macOS versions of its embedded Metal libraries},
     remembered by the wheel's sha256."""
 
-    def compute() -> dict[str, object]:
+    def compute() -> dict[str, Any]:
         with zipfile.ZipFile(wheel) as zf:
             names = set(zf.namelist())
             if LIBRARY not in names:
@@ -109,17 +111,17 @@ def floor_evidence(wheel: Path, cache: Path = wheelcache.CACHE) -> dict[str, obj
             header = zf.read(DEVICE_HEADER).decode() if DEVICE_HEADER in names else ""
         return {"message": message, "gates": gated_versions(header)}
 
-    found: dict[str, object] = wheelcache._remember(
+    found: dict[str, Any] = wheelcache._remember(
         wheelcache._analysis_file(wheelcache.sha256(wheel), "mps-floor", cache), compute
     )
     return {**found, "metallibs": metallibs.embedded_targets(wheel, LIBRARY, cache)}
 
 
-def floors_record(versions: list[str], cache: Path = wheelcache.CACHE) -> dict[str, dict[str, object]]:
+def floors_record(versions: list[str], cache: Path = wheelcache.CACHE) -> dict[str, dict[str, Any]]:
     """floor_evidence for each torch release's macOS arm64 wheel (for its newest CPython, fetched at that
     wheel's own tag): the record tests/data/torch-mps-floors.json holds."""
     pythons = wheelcache.wheel_pythons("torch", MACOS, NEWEST_MACOS)
-    record: dict[str, dict[str, object]] = {}
+    record: dict[str, dict[str, Any]] = {}
     for version in versions:
         if version not in pythons:
             raise wheelcache.WheelError(
@@ -231,20 +233,19 @@ def main(argv: list[str] | None = None) -> int:
     assert isinstance(wrappers, list)
     print(f"torch {args.torch} {found['wheel']}: {len(wrappers)} MPS kernels; yaml {found['yaml_sha256']}")
     if args.json:
-        args.json.write_text(json.dumps(found, indent=1) + "\n")
+        report.write_json(args.json, found)
     return 0
 
 
-def _print_floors(record: dict[str, dict[str, object]], out: Path | None) -> int:
+def _print_floors(record: dict[str, dict[str, Any]], out: Path | None) -> int:
     for version, found in record.items():
-        gates, metal = found["gates"], found["metallibs"]
         print(
             f"torch {version}: message {found['message']}+; MPSDevice.h gates "
-            f"{', '.join(gates) if isinstance(gates, list) and gates else 'none'}; Metal libraries for macOS "
-            f"{', '.join(metal) if isinstance(metal, list) and metal else 'none'}"
+            f"{', '.join(found['gates']) or 'none'}; Metal libraries for macOS "
+            f"{', '.join(found['metallibs']) or 'none'}"
         )
     if out:
-        out.write_text(json.dumps(record, indent=1) + "\n")
+        report.write_json(out, record)
     return 0
 
 

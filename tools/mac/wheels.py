@@ -155,10 +155,9 @@ def check_mps(check: WheelCheck, found: list[macho.Binary], floor: str) -> None:
 def check_mps_floor(check: WheelCheck, wheel: Path, floor: str, cache: Path) -> None:
     """The environment's macOS floor is at or above the one torch's own message names for its MPS backend
     (tools/mac/mps_binary.py): below it, the environment would promise a GPU that torch does not support."""
-    found = mps_binary.floor_evidence(wheel, cache)
-    check.facts["mps"]["declared_floor"] = found["message"]
-    declared = found["message"]
-    if isinstance(declared, str) and macho.version_tuple(floor) < macho.version_tuple(declared):
+    declared = mps_binary.floor_evidence(wheel, cache)["message"]
+    check.facts["mps"]["declared_floor"] = declared
+    if declared and macho.version_tuple(floor) < macho.version_tuple(declared):
         check.problems.append(
             f"{check.file}: expected a macOS floor at or above {declared}, the macOS torch {check.version} "
             f'declares its MPS backend for ("The MPS backend is supported on macOS {declared}+" in '

@@ -120,19 +120,19 @@ def macos_version(f: dict[str, Any]) -> Finding | None:
             "check `sw_vers -productVersion`; unset SYSTEM_VERSION_COMPAT; use a current arm64 Python",
         )
     floor = mps_macos_floor(f)
-    torch = f.get("torch") or {}
-    if found and found[:2] < version(floor) and torch.get("mps_available"):
-        # A torch may bring MPS up below the macOS its own message declares: unsupported, not unavailable.
-        return Finding(
-            "macos-version",
-            "warn",
-            f"macOS {reported} is below {floor}, yet torch {torch.get('version')}'s MPS came up",
-            f"torch {torch.get('version')} says its MPS backend is supported on macOS {floor}+ (its own "
-            "message); below that, PyTorch does not promise its MPS kernels work",
-            f"update macOS to {floor} or newer (Software Update), or use an environment whose macOS floor "
-            "this Mac meets (the README's table)",
-        )
     if found and found[:2] < version(floor):
+        torch = f.get("torch") or {}
+        if torch.get("mps_available"):
+            # A torch may bring MPS up below the macOS its own message declares: unsupported, not unavailable.
+            return Finding(
+                "macos-version",
+                "warn",
+                f"macOS {reported} is below {floor}, yet torch {torch.get('version')}'s MPS came up",
+                f"torch {torch.get('version')} says its MPS backend is supported on macOS {floor}+ (its own "
+                "message); below that, PyTorch does not promise its MPS kernels work",
+                f"update macOS to {floor} or newer (Software Update), or use an environment whose macOS "
+                "floor this Mac meets (the README's table)",
+            )
         return Finding(
             "macos-version",
             "fail",
