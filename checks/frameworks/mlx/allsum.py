@@ -16,7 +16,6 @@ the launcher after the fit.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shutil
 import socket
@@ -30,6 +29,7 @@ import mlx.core as mx
 
 from checks.core import argcheck
 from checks.core import launch as launched
+from checks.core import report as report_file
 
 # The name its report and failure lines carry in verify's report ("mlx_allsum: ..."; frameworks.check_name).
 REPORT_NAME = "mlx_allsum"
@@ -64,7 +64,7 @@ def worker(json_path: Path | None) -> int:
         ranks = [_rank_row(dict(zip(FIELDS, row)), world) for row in everyone.tolist()]
         report = {"backend": "ring", "world_size": world, "elements": ELEMENTS, "ranks": ranks}
         if json_path is not None:
-            json_path.write_text(json.dumps(report, indent=2) + "\n")
+            report_file.write_json(json_path, report)  # the launcher reads it: written whole or not at all
         print("\n".join(rank_lines(report)), flush=True)
     return 0 if wrong == 0 and warm[0].item() == world else 1
 

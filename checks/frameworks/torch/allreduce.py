@@ -17,7 +17,6 @@ runs the launcher after the fit, so one command proves a multi-GPU box.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import tempfile
@@ -32,6 +31,7 @@ import torch.distributed as dist
 from checks import frameworks
 from checks.core import argcheck
 from checks.core import launch as launched
+from checks.core import report as report_file
 
 # The name its report and failure lines carry in verify's report ("allreduce: ..."; frameworks.check_name).
 REPORT_NAME = "allreduce"
@@ -91,7 +91,7 @@ def worker(json_path: Path | None, timeout_s: float) -> int:
     if rank == 0:
         report = {"backend": backend, "world_size": world, "elements": ELEMENTS, "ranks": everyone}
         if json_path is not None:
-            json_path.write_text(json.dumps(report, indent=2) + "\n")
+            report_file.write_json(json_path, report)  # the launcher reads it: written whole or not at all
         print("\n".join(rank_lines(report)), flush=True)
     return 0 if mine["passed"] else 1
 
