@@ -42,6 +42,29 @@ def test_suite_passes_on_the_cpu_with_every_case_judged(framework):
     assert line.startswith(f"numerics on {ops.CPU} (quick): ") and line.endswith("  ok")
 
 
+def test_tensorflows_bfloat16_declarations_follow_this_cpu(monkeypatch):
+    """Where oneDNN does not run TF's bfloat16 kernels (no AVX-512, or oneDNN off), the Eigen declarations
+    apply, and each is needed: judged at the float32-accumulation bound instead, exactly the declared cases
+    this release runs and declares nowhere else fail (measured on an AVX2-only EPYC: bmm in TF 2.9; bmm,
+    both convolution gradients and softmax in 2.19)."""
+    ops = _suite("tensorflow")
+    if "avx512f" not in ops.cpu_flags():
+        assert not ops.onednn_runs_bfloat16()
+    if ops.onednn_runs_bfloat16():
+        pytest.skip("oneDNN runs bfloat16 on this CPU: the Eigen declarations do not apply here")
+    declared = ops.SUMS_IN_HALF_CPU_WITHOUT_ONEDNN_BF16
+    with_them = {(c["op"], c["dtype"]): c for c in numerics.run(ops, ops.CPU)["cases"]}
+    monkeypatch.setattr(ops, "SUMS_IN_HALF_CPU_WITHOUT_ONEDNN_BF16", {})
+    without = numerics.run(ops, ops.CPU)
+    failed = {(c["op"], c["dtype"]) for c in without["cases"] if c["status"] == "FAILED"}
+    needed = {  # the case names its sums_in as "dtype: evidence"
+        k
+        for k in declared
+        if with_them[k]["status"] != "unsupported" and with_them[k].get("sums_in") == f"{k[1]}: {declared[k]}"
+    }
+    assert needed and failed == needed
+
+
 # --- fault injection: torch.library swaps one CPU kernel ---------------------------------------------------
 
 
