@@ -27,8 +27,9 @@ def load(name: str) -> dict:
 
 
 ADDED_LATER = {"TF_USE_LEGACY_KERAS"}  # doctor reads it since the current TF (Keras 3) environment
-# Framework facts gathered since sets were recorded (rules read them with .get): the device probe's results.
-FRAMEWORK_ADDED_LATER = {"probe"}
+# Framework facts gathered since sets were recorded (rules read them with .get): the device probe's results,
+# torchvision's and torchaudio's libraries loaded beside torch.
+FRAMEWORK_ADDED_LATER = {"probe", "extensions"}
 
 
 def test_live_gathering_has_the_schema_of_the_recorded_sets():

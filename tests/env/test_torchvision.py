@@ -65,6 +65,31 @@ def test_the_pair_is_the_locked_one():
     assert torch_minor[1] - (vision_minor - 15) in (0, 1), (torch.__version__, torchvision.__version__)
 
 
+def test_doctor_loads_their_libraries_as_their_imports_do():
+    """doctor's fact (checks.frameworks.torch.extension_facts) loads the libraries the two imports load,
+    beside this torch: here every one loads, as the imports do, and the rule says so with the installed
+    versions. Its failure path is a real one recorded on the lent H100 (tests/unit/test_doctor.py)."""
+    import importlib
+    from importlib import metadata
+
+    from checks.doctor.rules import torch as torch_rules
+    from checks.frameworks.torch import extension_facts
+
+    facts = extension_facts()
+    assert set(facts) == {"torchvision", "torchaudio"} and facts["torchvision"] is not None
+    for name, found in facts.items():
+        if found is None:
+            with pytest.raises(ModuleNotFoundError):
+                importlib.import_module(name)
+            continue
+        assert found == {"version": metadata.version(name), "load_error": None, "library": None}
+        importlib.import_module(name)
+    finding = torch_rules.torch_extensions(
+        {"torch": {"import_error": None, "version": torch.__version__, "extensions": facts}}
+    )
+    assert finding.status == "ok" and f"torchvision {metadata.version('torchvision')}" in finding.summary
+
+
 # ---- verify's extra check, on the real packages ---------------------------------------------------------
 
 

@@ -52,6 +52,23 @@ EXPECTED = {
     "linux-x86_64-tf-numpy2": {"nvidia-driver": "ok", "tf-import": "fail", "numpy-tf": "fail"},
     # Recorded on the lent 2x H200 box (its own python3 3.12 + torch 2.11.0+cu130, driver 580.159.04).
     "linux-h200x2-torch": {"nvidia-driver": "ok", "torch-import": "ok", "torch-cuda": "ok"},
+    # Recorded on the lent H100 (the same box's torch 2.11.0+cu130): its own torchvision 0.26.0 and
+    # torchaudio 2.11.0, then with torchaudio 2.11.1 first on PYTHONPATH, whose libtorchaudio.so needs
+    # torch_exception_get_what_without_backtrace (`import torchaudio` fails the same way there).
+    "linux-h100-torch-2.11": {
+        "nvidia-driver": "ok",
+        "torch-import": "ok",
+        "torch-cuda": "ok",
+        "torch-extensions": "ok",
+        "device-probe": "ok",
+    },
+    "linux-h100-torch-2.11-torchaudio-2.11.1": {
+        "nvidia-driver": "ok",
+        "torch-import": "ok",
+        "torch-cuda": "ok",
+        "torch-extensions": "fail",
+        "device-probe": "ok",
+    },
     "linux-2gpu-tf-cpu": {"nvidia-driver": "ok", "tf-import": "ok", "numpy-tf": "ok", "tf-gpu": "warn"},
     "linux-driver-too-old": {"nvidia-driver": "ok", "torch-import": "ok", "torch-cuda": "fail"},
     "linux-driver-minor-compat": {"nvidia-driver": "ok", "torch-import": "ok", "torch-cuda": "warn"},
@@ -697,3 +714,20 @@ def test_a_failed_numerics_case_names_the_op_and_what_to_try():
         "(5.39e-05 against 5.20e-06); 5 ops over theirs: matmul after free float32,"
     )
     assert "verify(env='torch-current')" in found.fix and "results/verify-<env>.json" in found.fix
+
+
+def test_a_torchaudio_built_for_a_newer_torch_names_the_missing_symbol():
+    """torchaudio 2.11.1 (Requires-Dist torch>=2.11) beside torch 2.11.0 on the lent H100: its
+    libtorchaudio.so needs a symbol that torch exports from 2.13.0 on
+    (docs/records/torch-exports-torchaudio.log)."""
+    found = findings("linux-h100-torch-2.11-torchaudio-2.11.1")["torch-extensions"]
+    assert found.summary == (
+        "torchaudio 2.11.1 does not load with torch 2.11.0+cu130: `import torchaudio` fails"
+    )
+    assert "`torch_exception_get_what_without_backtrace`" in found.meaning
+    assert (
+        "torchaudio/lib/libtorchaudio.so" in found.meaning and "built against another torch" in found.meaning
+    )
+    assert "nox -s verify" in found.fix and "torchaudio release built for torch 2.11.0+cu130" in found.fix
+    ok = findings("linux-h100-torch-2.11")["torch-extensions"]
+    assert ok.summary == "torchaudio 2.11.0 and torchvision 0.26.0 load with torch 2.11.0+cu130"

@@ -40,6 +40,7 @@ from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
+from checks.core import report as report_file
 from tools.envs import envspec
 from tools.mac import macho, wheelcache
 
@@ -586,8 +587,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"FAIL: {problem}")
     print("PASS" if result.links else "FAILED")
     if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(asdict(result), indent=1) + "\n")
+        report_file.write_json(args.json, asdict(result))
     return 0 if result.links else 1
 
 

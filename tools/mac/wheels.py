@@ -25,7 +25,6 @@ Run: `nox -s wheels` (or `python -m tools.mac.wheels --help` in the dev layer). 
 from __future__ import annotations
 
 import argparse
-import json
 import posixpath
 import re
 import sys
@@ -36,6 +35,7 @@ from typing import Any
 
 from packaging.utils import parse_wheel_filename
 
+from checks.core import report as report_file
 from checks.doctor.rules import torch as doctor_torch
 from tools.envs import envspec
 from tools.mac import elfbind, macho, metallibs, mps_binary, tfpair, wheelcache
@@ -558,8 +558,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     print("\n".join(summary(report)))
     if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(report, indent=1) + "\n")
+        report_file.write_json(args.json, report)
     return 0 if report["passed"] else 1
 
 

@@ -137,6 +137,50 @@ def torch_mps(f: dict[str, Any]) -> Finding | None:
     )
 
 
+# What the loader names when a library needs a symbol no loaded library defines: Linux's ld.so ("undefined
+# symbol: NAME") and macOS's dyld ("Symbol not found: NAME").
+MISSING_SYMBOL = re.compile(r"(?:undefined symbol|Symbol not found): (\S+)")
+
+
+@rule(
+    "torch-extensions",
+    symptom="`import torchaudio` or `import torchvision` fails: `OSError: …/libtorchaudio.so: undefined "
+    "symbol: …` (Linux) or `Symbol not found: …` (macOS); e.g. torchaudio 2.11.1 with torch 2.11.0: "
+    "`undefined symbol: torch_exception_get_what_without_backtrace`",
+    cause="its compiled library was built against another torch and needs a symbol this torch does not "
+    "define. pip cannot tell: torchaudio's releases no longer follow torch's (pytorch/audio#4170), and "
+    "2.11.1 declares torch>=2.11 while its Linux library needs symbols torch exports from 2.13.0 on",
+    fix="rebuild from the lock (`nox -s verify`), whose pairs `nox -s wheels` proves symbol by symbol; "
+    "outside it, the release built for your torch, or a torch that defines the symbol",
+)
+def torch_extensions(f: dict[str, Any]) -> Finding | None:
+    t = f.get("torch")
+    # Facts recorded before doctor loaded the extensions have none.
+    if t is None or t["import_error"] or not t.get("extensions"):
+        return None
+    installed = {name: e for name, e in sorted(t["extensions"].items()) if e is not None}
+    if not installed:
+        return None
+    broken = [(name, e) for name, e in installed.items() if e["load_error"]]
+    if not broken:
+        names = " and ".join(f"{name} {e['version']}" for name, e in installed.items())
+        return Finding("torch-extensions", "ok", f"{names} load with torch {t['version']}")
+    name, e = broken[0]
+    missing = MISSING_SYMBOL.search(e["load_error"])
+    return Finding(
+        "torch-extensions",
+        "fail",
+        f"{name} {e['version']} does not load with torch {t['version']}: `import {name}` fails",
+        f"its {e['library']} needs `{missing.group(1)}`, which torch {t['version']} does not define: "
+        f"{name} {e['version']} was built against another torch"
+        if missing
+        else f"loading its {e['library']} failed: {first_line(e['load_error'])}",
+        "rebuild the environment from the lock (`nox -s verify`), whose pairs `nox -s wheels` proves; "
+        f"outside the lock, install the {name} release built for torch {t['version']}, or a torch that "
+        "defines that symbol (docs/mac.md)",
+    )
+
+
 @rule(
     "torch-cuda",
     symptom="torch runs on CPU beside GPUs",
@@ -508,6 +552,6 @@ def cuda_out_of_memory(f: dict[str, Any]) -> Finding | None:
 
 
 RULES = (
-    torch_import, torch_macos_wheel, torch_mps, torch_cuda,
+    torch_import, torch_macos_wheel, torch_mps, torch_cuda, torch_extensions,
     mps_unsupported_op, mps_out_of_memory, mps_float64, cuda_out_of_memory,
 )  # fmt: skip

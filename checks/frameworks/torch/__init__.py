@@ -161,7 +161,54 @@ def doctor_facts() -> dict[str, Any]:
         "mps_built": torch.backends.mps.is_built(),
         "mps_available": torch.backends.mps.is_available(),
         "probe": _probe(torch.backends.mps.is_available(), count),
+        "extensions": extension_facts(),
     }
+
+
+# The compiled libraries `import torchvision` and `import torchaudio` load beside torch:
+# torchvision/extension.py loads `_C` by torch.ops.load_library; torchaudio/_extension/__init__.py loads
+# `lib/libtorchaudio` and `lib/_torchaudio` (2.8.0: libtorchaudio first, which _torchaudio links; 2.11.1:
+# the other way round, neither linking the other). A package built against another torch fails right
+# there ("undefined symbol: ..." on Linux, dyld's "Symbol not found" on macOS). doctor loads them itself
+# rather than importing the packages: torchvision's import also pulls in torch._dynamo (~10 s,
+# docs/verify.md).
+EXTENSION_LIBRARIES = {"torchvision": ("_C",), "torchaudio": ("lib/libtorchaudio", "lib/_torchaudio")}
+
+
+def extension_facts() -> dict[str, Any]:
+    """{package: None where not installed, else {"version", "load_error": None or the loader's own words,
+    "library": the file that failed}} for torchvision and torchaudio, loaded beside this torch."""
+    import importlib.machinery
+    import importlib.metadata
+    import importlib.util
+    from pathlib import Path
+
+    found: dict[str, Any] = {}
+    for name, stems in EXTENSION_LIBRARIES.items():
+        try:
+            installed = importlib.metadata.version(name)
+            spec = importlib.util.find_spec(name)
+        except (importlib.metadata.PackageNotFoundError, ImportError, ValueError):
+            found[name] = None
+            continue
+        folders = list(spec.submodule_search_locations or []) if spec else []
+        found[name] = {"version": installed, "load_error": None, "library": None}
+        for stem in stems:
+            files = [
+                Path(folder) / f"{stem}{suffix}"
+                for folder in folders
+                for suffix in importlib.machinery.EXTENSION_SUFFIXES
+                if (Path(folder) / f"{stem}{suffix}").is_file()
+            ]
+            if not files:  # a build without it (torchaudio's loader skips a missing one too)
+                continue
+            try:
+                torch.ops.load_library(str(files[0]))
+            except OSError as exc:  # torch >= 2.9 wraps the loader's error: its cause has the symbol
+                cause = exc.__cause__ or exc
+                found[name].update(load_error=str(cause), library=f"{name}/{stem}{files[0].suffix}")
+                break
+    return found
 
 
 # --- the sine fit, faithful ---------------------------------------------------------------------------
