@@ -65,6 +65,21 @@ def test_tensorflows_bfloat16_declarations_follow_this_cpu(monkeypatch):
     assert needed and failed == needed
 
 
+def test_tensorflows_empty_bfloat16_conv_is_declared_exactly_where_it_happens():
+    """tensorflow/tensorflow#56680: TF's CPU Conv2D returns an empty float32 tensor for bfloat16 input where
+    oneDNN does not run bfloat16 (TF 2.9.3 on our AVX2-only CPU; 2.19.1 computes it there). The suite
+    reports the three conv cases as that known bug exactly where a plain tf.nn.conv2d shows it."""
+    ops = _suite("tensorflow")
+    import tensorflow as tf
+
+    with tf.device(ops.CPU):
+        y = tf.nn.conv2d(tf.ones([1, 8, 8, 2], tf.bfloat16), tf.ones([3, 3, 2, 4], tf.bfloat16), 1, "SAME")
+    empty = y.shape.num_elements() == 0
+    assert empty == (y.dtype == tf.float32)  # the bug's two signs come together
+    for op in ("conv2d", "conv2d grad input", "conv2d grad weight"):
+        assert (ops.known(op, "bfloat16", ops.CPU) is not None) == empty, op
+
+
 # --- fault injection: torch.library swaps one CPU kernel ---------------------------------------------------
 
 
