@@ -15,7 +15,7 @@ import time
 from dataclasses import asdict, dataclass
 from typing import Any, Callable, TextIO
 
-from checks.core import argcheck, report
+from checks.core import argcheck, platform_facts, report
 
 
 @dataclass
@@ -72,14 +72,7 @@ def cpu_name(facts: dict[str, Any]) -> str:
     """The CPU's model name: sysctl's brand string on a Mac, /proc/cpuinfo on Linux."""
     if facts.get("cpu_brand"):
         return str(facts["cpu_brand"])
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
+    return platform_facts.cpuinfo("model name") or platform.processor() or platform.machine()
 
 
 class Progress:

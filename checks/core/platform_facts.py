@@ -23,6 +23,24 @@ def _sysctl(name: str) -> str | None:
     return out.stdout.strip() if out.returncode == 0 and out.stdout.strip() else None
 
 
+def cpuinfo(key: str) -> str | None:
+    """The first value Linux's /proc/cpuinfo gives for `key` ("model name", "flags"); None elsewhere."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                name, _, value = line.partition(":")
+                if name.strip() == key:
+                    return value.strip()
+    except OSError:
+        pass
+    return None
+
+
+def cpu_flags() -> set[str]:
+    """The CPU feature flags Linux reports (avx2, avx512f, ...); none elsewhere (a Mac has no AVX-512)."""
+    return set((cpuinfo("flags") or "").split())
+
+
 def gather() -> dict[str, Any]:
     """Everything below is read, never assumed, so a report shows what the machine really said."""
     system = platform.system()

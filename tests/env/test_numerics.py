@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from checks import frameworks
-from checks.core import numerics
+from checks.core import numerics, platform_facts
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -48,7 +48,7 @@ def test_tensorflows_bfloat16_declarations_follow_this_cpu(monkeypatch):
     this release runs and declares nowhere else fail (measured on an AVX2-only EPYC: bmm in TF 2.9; bmm,
     both convolution gradients and softmax in 2.19)."""
     ops = _suite("tensorflow")
-    if "avx512f" not in ops.cpu_flags():
+    if "avx512f" not in platform_facts.cpu_flags():
         assert not ops.onednn_runs_bfloat16()
     if ops.onednn_runs_bfloat16():
         pytest.skip("oneDNN runs bfloat16 on this CPU: the Eigen declarations do not apply here")

@@ -15,15 +15,15 @@ bounds count both operands' rounding (2 u_tf32).
 from __future__ import annotations
 
 import contextlib
+import functools
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
 import tensorflow as tf
 
 from checks import frameworks
-from checks.core import numerics
+from checks.core import numerics, platform_facts
 from checks.core.numerics import Array
 
 CPU = "/CPU:0"
@@ -96,21 +96,12 @@ def _on_cpu(device: str) -> bool:
     return "CPU" in device.upper()
 
 
+@functools.cache  # TF reads its switch once per process (call_once); so do the cases
 def onednn_runs_bfloat16() -> bool:
     """Whether TF's CPU kernels for bfloat16 are oneDNN's here: oneDNN on, and a CPU with AVX-512."""
     from tensorflow.python.util import _pywrap_util_port  # TF's own switch, as its tests read it
 
-    return bool(_pywrap_util_port.IsMklEnabled()) and "avx512f" in cpu_flags()
-
-
-def cpu_flags() -> set[str]:
-    """The CPU flags Linux reports (/proc/cpuinfo); none elsewhere (a Mac has no AVX-512)."""
-    try:
-        text = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return set()
-    line = next((ln for ln in text.splitlines() if ln.startswith("flags")), "")
-    return set(line.partition(":")[2].split())
+    return bool(_pywrap_util_port.IsMklEnabled()) and "avx512f" in platform_facts.cpu_flags()
 
 
 def sums_in_half(op: str, dtype: str, device: str) -> str | None:
